@@ -1,0 +1,21 @@
+# deltann: GD on multi-index data -> Hessian spectra -> sweep.nc -> figures.
+# Run: snakemake --cores 2   (config.yaml);  snakemake --cores 2 --configfile configs/ci.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/hessian.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        LAYOUT.all_targets(),

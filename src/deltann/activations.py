@@ -1,0 +1,82 @@
+"""Activations with sigma, sigma' and sigma'' in closed form, vectorised over arrays."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf, expit
+
+__all__ = ["Activation", "ACTIVATIONS", "get_activation", "activation_names"]
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class Activation:
+    """sigma and its first two derivatives (elementwise)."""
+
+    name: str
+    f: Callable[[Array], Array]
+    df: Callable[[Array], Array]
+    d2f: Callable[[Array], Array]
+    formula: str
+
+
+def _tanh_d1(u):
+    t = np.tanh(u)
+    return 1.0 - t * t
+
+
+def _tanh_d2(u):
+    t = np.tanh(u)
+    return -2.0 * t * (1.0 - t * t)
+
+
+_SQRT_2_PI = np.sqrt(2.0 / np.pi)
+
+
+def _erf_d1(u):
+    return _SQRT_2_PI * np.exp(-0.5 * u * u)
+
+
+def _erf_d2(u):
+    return -u * _SQRT_2_PI * np.exp(-0.5 * u * u)
+
+
+def _softplus(u):
+    return np.logaddexp(0.0, u)
+
+
+def _softplus_d2(u):
+    s = expit(u)
+    return s * (1.0 - s)
+
+
+_REGISTRY = [
+    Activation("tanh", np.tanh, _tanh_d1, _tanh_d2, "tanh(u)"),
+    Activation("erf", lambda u: erf(u / np.sqrt(2.0)), _erf_d1, _erf_d2,
+               "erf(u/sqrt 2) (sigma' = sqrt(2/pi) exp(-u^2/2))"),
+    Activation("relu", lambda u: np.maximum(u, 0.0), lambda u: (u > 0).astype(u.dtype),
+               np.zeros_like, "max(u, 0) (sigma'' = 0 a.e.)"),
+    Activation("softplus", _softplus, expit, _softplus_d2, "log(1 + e^u)"),
+    Activation("he1", lambda u: u, np.ones_like, np.zeros_like, "He1(u) = u"),
+    Activation("he2", lambda u: u * u - 1.0, lambda u: 2.0 * u,
+               lambda u: np.full_like(u, 2.0), "He2(u) = u^2 - 1"),
+    Activation("he3", lambda u: u ** 3 - 3.0 * u, lambda u: 3.0 * u * u - 3.0,
+               lambda u: 6.0 * u, "He3(u) = u^3 - 3u"),
+    Activation("he4", lambda u: u ** 4 - 6.0 * u * u + 3.0, lambda u: 4.0 * u ** 3 - 12.0 * u,
+               lambda u: 12.0 * u * u - 12.0, "He4(u) = u^4 - 6u^2 + 3"),
+]
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in _REGISTRY}
+
+
+def activation_names() -> list[str]:
+    return list(ACTIVATIONS)
+
+
+def get_activation(name: str) -> Activation:
+    if name not in ACTIVATIONS:
+        raise KeyError(f"unknown activation {name!r}; known activations: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]

@@ -1,0 +1,48 @@
+"""Hessian eigenvalue histogram at a chosen GD step, lowest eigenvalues marked by theta overlap."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .style import describe, nearest, select
+
+
+def draw(ds, cfg):
+    if "eigval" not in ds:
+        raise KeyError("spectrum figure needs variable 'eigval' (set hessian.steps in the "
+                       "experiment config)")
+    sub = select(ds, cfg.get("select", {}), keep=("delta",))
+    sub = sub.isel(seed=0) if "seed" in sub.dims else sub
+    hsteps = sub["hstep"].values
+    step = cfg.get("step")
+    if step is None:
+        step = hsteps[0]
+    if step not in hsteps:
+        raise KeyError(f"spectrum figure: step {step} not among Hessian steps {list(hsteps)}")
+    deltas = sub["delta"].values
+    shown = nearest(deltas, cfg.get("deltas") or [deltas.min(), deltas.max()])
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 1, 3.6), squeeze=False,
+                             layout="constrained")
+    for ax, dl in zip(axes[0], shown, strict=True):
+        r = sub.sel(delta=dl, hstep=step)
+        ev = r["eigval"].values
+        ev = ev[np.isfinite(ev)]
+        if ev.size == 0:
+            ax.text(0.5, 0.5, "no spectrum (diverged or Lanczos only)", ha="center",
+                    transform=ax.transAxes)
+            continue
+        ax.hist(ev, bins=int(cfg.get("bins", 60)), density=True, color="0.6",
+                label=f"{ev.size} eigenvalues")
+        low = r["vec_eigval"].values
+        ov = r["vec_hard_overlap"].values
+        ok = np.isfinite(low)
+        sc = ax.scatter(low[ok], np.zeros(ok.sum()), c=ov[ok], cmap="viridis", vmin=0, vmax=1,
+                        marker="|", s=400, linewidths=2, zorder=3, label=f"lowest {ok.sum()} (colour: overlap²)")
+        ax.set_xlabel(r"Hessian eigenvalue $\lambda$ (first-layer block)")
+        ax.set_ylabel("density")
+        ax.set_title(f"δ={dl:g}, step {step}: λ_min={ev.min():.3g}")
+        ax.legend(loc="upper right")
+    fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}, seed 0")
+    return fig

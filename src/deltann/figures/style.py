@@ -1,0 +1,84 @@
+"""One style for every figure: Agg backend, Okabe-Ito colour-blind-safe palette, labelled axes."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+__all__ = ["PALETTE", "apply_style", "select", "describe"]
+
+# Okabe & Ito (2008), colour-blind safe.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
+
+RC = {
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.5,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+}
+
+
+def apply_style() -> None:
+    plt.rcParams.update(RC)
+
+
+def select(ds: xr.Dataset, fixed: dict, keep=()) -> xr.Dataset:
+    """Fix sweep axes: ``fixed[axis]`` where given, else the first value for axes not in ``keep``.
+
+    Axes in ``keep`` stay dimensions (length 1 when fixed).
+    """
+    from ..sweep import SWEEP_AXES
+
+    sel = {}
+    for ax in SWEEP_AXES:
+        if ax not in ds.dims:
+            continue
+        if ax in fixed:
+            if fixed[ax] not in ds[ax].values:
+                raise KeyError(f"figure select {ax}={fixed[ax]!r} not in sweep values "
+                               f"{list(ds[ax].values)}")
+            sel[ax] = [fixed[ax]] if ax in keep else fixed[ax]  # a kept axis stays a dimension
+        elif ax not in keep:
+            sel[ax] = ds[ax].values[0]
+    return ds.sel(sel)
+
+
+def describe(ds: xr.Dataset, axes=("target", "activation", "loss", "m", "d")) -> str:
+    """Short text of the fixed coordinates, for titles."""
+    parts = []
+    for ax in axes:
+        if ax in ds.coords and ds[ax].ndim == 0:
+            v = ds[ax].item()
+            parts.append(f"{ax}={v:g}" if isinstance(v, float) else f"{ax}={v}")
+    return ", ".join(parts)
+
+
+def nearest(values: np.ndarray, wanted) -> list:
+    """Values of ``values`` nearest to each wanted one (exact when present)."""
+    return [values[np.argmin(np.abs(values - w))] for w in wanted]
+
+
+def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:
+    """Last finite value along ``dim`` (NaN where none): a diverged run's last good record."""
+    vals = np.moveaxis(da.values, da.get_axis_num(dim), -1)
+    ok = np.isfinite(vals)
+    idx = np.where(ok.any(-1), vals.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
+    out = np.take_along_axis(vals, idx[..., None], -1)[..., 0]
+    out = np.where(ok.any(-1), out, np.nan)
+    return xr.DataArray(out, dims=[x for x in da.dims if x != dim],
+                        coords={k: v for k, v in da.coords.items() if dim not in v.dims})

@@ -1,0 +1,114 @@
+"""The one NetCDF writer of the output contract, and provenance attributes.
+
+``write_netcdf`` writes atomically (temporary file in the target directory, then ``os.replace``),
+with engine netcdf4, zlib compression on data variables and no ``_FillValue`` on coordinates.
+It refuses datasets that break the contract (missing ``long_name``/``units``, missing global
+provenance attributes, attribute values that are not str/int/float).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+
+__all__ = ["REQUIRED_GLOBAL_ATTRS", "provenance_attrs", "write_netcdf", "read_netcdf",
+           "git_commit", "config_json"]
+
+REQUIRED_GLOBAL_ATTRS = ("title", "Conventions", "source", "history", "config", "config_sha256",
+                         "git_commit", "seed_entropy", "created")
+
+
+def git_commit(start: str | os.PathLike | None = None) -> str:
+    """HEAD commit of the git work tree containing ``start`` (default: cwd), or 'unknown'."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start or os.getcwd(),
+                             capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def config_json(config: dict) -> str:
+    """Canonical JSON of a config slice (sorted keys): what is stored and hashed."""
+    return json.dumps(config, sort_keys=True, default=_jsonable)
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, (tuple, set)):
+        return list(x)
+    raise TypeError(f"not JSON-serialisable in config: {x!r}")
+
+
+def provenance_attrs(title: str, config: dict, seed_entropy="", history: str = "") -> dict:
+    """Global attributes of the contract for a file made from ``config`` (a rule's config slice)."""
+    cj = config_json(config)
+    if not isinstance(seed_entropy, str):
+        seed_entropy = " ".join(str(int(e)) for e in np.atleast_1d(seed_entropy))
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    return {
+        "title": title,
+        "Conventions": "CF-1.8",
+        "source": f"deltann {__version__}",
+        "history": f"{now} {history}".strip(),
+        "config": cj,
+        "config_sha256": hashlib.sha256(cj.encode()).hexdigest(),
+        "git_commit": git_commit(),
+        "seed_entropy": seed_entropy,
+        "created": now,
+    }
+
+
+def _check(ds: xr.Dataset, path) -> None:
+    missing = [a for a in REQUIRED_GLOBAL_ATTRS if a not in ds.attrs]
+    if missing:
+        raise ValueError(f"{path}: dataset lacks global attributes {missing}")
+    for name, var in ds.variables.items():
+        for key in ("long_name", "units"):
+            if key not in var.attrs:
+                raise ValueError(f"{path}: variable {name!r} has no {key!r} attribute")
+    for where, attrs in [("global", ds.attrs)] + [(n, v.attrs) for n, v in ds.variables.items()]:
+        for k, v in attrs.items():
+            if not isinstance(v, (str, int, float, np.integer, np.floating)) or isinstance(v, bool):
+                raise TypeError(f"{path}: attribute {where}.{k} = {v!r} is not str/int/float")
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically (netcdf4, compressed data, no coordinate _FillValue)."""
+    path = Path(path)
+    _check(ds, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    enc = {}
+    for name, var in ds.variables.items():
+        if name in ds.coords:
+            enc[name] = {"_FillValue": None}
+        elif var.dtype.kind in "fiu" and var.ndim > 0:
+            enc[name] = {"zlib": True, "complevel": 4}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=enc)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Load a file of the contract fully into memory and close it (``xr.load_dataset``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such NetCDF file: {path}")
+    return xr.load_dataset(path, engine="netcdf4")

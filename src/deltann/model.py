@@ -1,0 +1,196 @@
+"""Two-layer network f(x) = sum_j a_j sigma(w_j . x) + c: risk, gradient, HVP, dense Hessian.
+
+Shapes: X (n, d), W (m, d), a (m,), c scalar; U = X W^T (n, m). Empirical risk
+R = (1/n) sum_i l(f(x_i), y_i). Everything is vectorised over samples (no Python loop over i);
+the two big products per gradient are U = X W^T and G^T X.
+
+Parameter-vector layout (for Hessians): [vec(W) row by row (block j = row j of W), a, c].
+W-block of the Hessian (theory.md section 1):  H_WW = (1/n) sum_i K_i (x) x_i x_i^T with
+K_i[j,l] = l''_i a_j a_l s'_ij s'_il + 1[j=l] a_j s''_ij r_i,   r_i = l'(f_i, y_i).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import Activation
+from .losses import Loss
+
+__all__ = [
+    "Params", "forward", "risk", "value_and_grad", "gradient", "kernel", "hvp",
+    "hessian_W", "hessian", "PARAM_BLOCKS",
+]
+
+PARAM_BLOCKS = ("W", "a", "c")
+
+
+@dataclass
+class Params:
+    """Network parameters: W (m, d), a (m,), c (float)."""
+
+    W: np.ndarray
+    a: np.ndarray
+    c: float = 0.0
+
+    @property
+    def m(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.W.shape[1]
+
+    def copy(self) -> Params:
+        return Params(self.W.copy(), self.a.copy(), float(self.c))
+
+    def vector(self, blocks=PARAM_BLOCKS) -> np.ndarray:
+        """Concatenate the chosen blocks in the canonical layout."""
+        parts = {"W": self.W.ravel(), "a": self.a, "c": np.atleast_1d(self.c)}
+        return np.concatenate([parts[b] for b in blocks])
+
+    @staticmethod
+    def from_vector(v: np.ndarray, m: int, d: int, blocks=PARAM_BLOCKS,
+                    fill: Params | None = None) -> Params:
+        """Inverse of ``vector``; blocks not in ``blocks`` are taken from ``fill`` (or zero)."""
+        out = fill.copy() if fill is not None else Params(np.zeros((m, d)), np.zeros(m), 0.0)
+        i = 0
+        for b in blocks:
+            size = {"W": m * d, "a": m, "c": 1}[b]
+            chunk = v[i:i + size]
+            if b == "W":
+                out.W = chunk.reshape(m, d).copy()
+            elif b == "a":
+                out.a = chunk.copy()
+            else:
+                out.c = float(chunk[0])
+            i += size
+        return out
+
+
+def _pass(p: Params, X, y, act: Activation, loss: Loss, order: int = 1):
+    """Shared forward quantities: U, sigma(U), sigma'(U), [sigma''(U)], f, l'(f,y)."""
+    U = X @ p.W.T
+    s = act.f(U)
+    f = s @ p.a + p.c
+    out = {"U": U, "s": s, "f": f, "r": loss.d1(f, y)}
+    if order >= 1:
+        out["s1"] = act.df(U)
+    if order >= 2:
+        out["s2"] = act.d2f(U)
+        out["l2"] = loss.d2(f, y)
+    return out
+
+
+def forward(p: Params, X: np.ndarray, act: Activation) -> np.ndarray:
+    """f(X), shape (n,)."""
+    return act.f(X @ p.W.T) @ p.a + p.c
+
+
+def risk(p: Params, X, y, act: Activation, loss: Loss) -> float:
+    """Empirical risk (1/n) sum_i l(f(x_i), y_i)."""
+    return float(np.mean(loss.value(forward(p, X, act), y)))
+
+
+def value_and_grad(p: Params, X, y, act: Activation, loss: Loss) -> tuple[float, Params]:
+    """Risk and its gradient: dR/dW = (1/n) (r * a * s')^T X, dR/da = (1/n) s^T r, dR/dc = mean r."""
+    n = X.shape[0]
+    q = _pass(p, X, y, act, loss)
+    r = q["r"]
+    G = (r[:, None] * q["s1"]) * p.a
+    dW = (G.T @ X) / n
+    da = (q["s"].T @ r) / n
+    dc = float(np.mean(r))
+    return float(np.mean(loss.value(q["f"], y))), Params(dW, da, dc)
+
+
+def gradient(p: Params, X, y, act: Activation, loss: Loss) -> Params:
+    return value_and_grad(p, X, y, act, loss)[1]
+
+
+def kernel(p: Params, X, y, act: Activation, loss: Loss) -> np.ndarray:
+    """Per-sample m x m kernels K_i of the W-block Hessian, shape (n, m, m)."""
+    q = _pass(p, X, y, act, loss, order=2)
+    g = q["s1"] * p.a  # (n, m): a_j s'_ij
+    K = q["l2"][:, None, None] * g[:, :, None] * g[:, None, :]
+    idx = np.arange(p.m)
+    K[:, idx, idx] += (p.a * q["s2"]) * q["r"][:, None]
+    return K
+
+
+def hvp(p: Params, X, y, act: Activation, loss: Loss, v: Params) -> Params:
+    """Full Hessian-vector product H v, v = (V, b, e) in parameter space.
+
+    H = (1/n) sum_i l''_i J_i J_i^T + (1/n) sum_i r_i grad^2 f_i, with J_i = grad f_i.
+    """
+    n = X.shape[0]
+    q = _pass(p, X, y, act, loss, order=2)
+    S = X @ v.W.T  # (n, m): x_i . v_j
+    s1a = q["s1"] * p.a
+    Jv = np.sum(s1a * S, axis=1) + q["s"] @ v.a + v.c
+    w = q["l2"] * Jv
+    r = q["r"]
+    # Gauss-Newton part J^T w plus curvature part of f, W rows:
+    M = w[:, None] * s1a + r[:, None] * (p.a * q["s2"] * S + q["s1"] * v.a)
+    HW = (M.T @ X) / n
+    Ha = (q["s"].T @ w + (q["s1"] * S).T @ r) / n
+    Hc = float(np.sum(w)) / n
+    return Params(HW, Ha, Hc)
+
+
+def hessian_W(p: Params, X, y, act: Activation, loss: Loss) -> np.ndarray:
+    """Dense W-block Hessian (1/n) sum_i K_i (x) x_i x_i^T, shape (m d, m d), float64."""
+    n, d = X.shape
+    m = p.m
+    K = kernel(p, X, y, act, loss)
+    H = np.empty((m * d, m * d))
+    for j in range(m):  # loop over m(m+1)/2 blocks only; each block is one GEMM over samples
+        for l in range(j, m):
+            B = (X.T * K[:, j, l]) @ X / n
+            H[j * d:(j + 1) * d, l * d:(l + 1) * d] = B
+            if l != j:
+                H[l * d:(l + 1) * d, j * d:(j + 1) * d] = B.T
+    return H
+
+
+def hessian(p: Params, X, y, act: Activation, loss: Loss, blocks=PARAM_BLOCKS) -> np.ndarray:
+    """Dense Hessian over the chosen parameter blocks (canonical layout), float64."""
+    n, d = X.shape
+    m = p.m
+    q = _pass(p, X, y, act, loss, order=2)
+    s, s1, s2, l2, r = q["s"], q["s1"], q["s2"], q["l2"], q["r"]
+    s1a = s1 * p.a
+    sizes = {"W": m * d, "a": m, "c": 1}
+    offs, o = {}, 0
+    for b in blocks:
+        offs[b] = o
+        o += sizes[b]
+    H = np.zeros((o, o))
+    if "W" in blocks:
+        i0 = offs["W"]
+        H[i0:i0 + m * d, i0:i0 + m * d] = hessian_W(p, X, y, act, loss)
+    if "a" in blocks:
+        i0 = offs["a"]
+        H[i0:i0 + m, i0:i0 + m] = (s.T * l2) @ s / n
+        if "W" in blocks:
+            w0 = offs["W"]
+            # d2R/dW_j da_l = (1/n) sum_i [l'' s1a_ij s_il + 1[j=l] r_i s1_ij] x_i
+            C = np.einsum("ij,il,id->jld", s1a * l2[:, None], s, X, optimize=True) / n
+            C[np.arange(m), np.arange(m)] += ((s1 * r[:, None]).T @ X) / n
+            for j in range(m):
+                blk = C[j].T  # (d, m): rows W_j coordinates, cols a_l
+                H[w0 + j * d:w0 + (j + 1) * d, i0:i0 + m] = blk
+                H[i0:i0 + m, w0 + j * d:w0 + (j + 1) * d] = blk.T
+    if "c" in blocks:
+        i0 = offs["c"]
+        H[i0, i0] = np.mean(l2)
+        if "a" in blocks:
+            ha = (s.T @ l2) / n
+            H[offs["a"]:offs["a"] + m, i0] = ha
+            H[i0, offs["a"]:offs["a"] + m] = ha
+        if "W" in blocks:
+            hw = ((s1a * l2[:, None]).T @ X / n).ravel()
+            H[offs["W"]:offs["W"] + m * d, i0] = hw
+            H[i0, offs["W"]:offs["W"] + m * d] = hw
+    return H

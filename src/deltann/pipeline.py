@@ -1,0 +1,287 @@
+"""Run builders for the workflow: one GD run, one Hessian run, and the sweep aggregate.
+
+Each returns a labelled ``xr.Dataset`` of the output contract (see ``deltann.io``); the workflow
+scripts only read inputs, call these and write the result with ``io.write_netcdf``.
+The config slice of a run is ``{"experiment": name, "base_seed": s, **experiment_config}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import xarray as xr
+
+from . import hessian as hess
+from .activations import get_activation
+from .data import Dataset, make_dataset, seed_sequence
+from .io import provenance_attrs
+from .losses import get_loss
+from .model import Params
+from .sweep import SWEEP_AXES, Point, axis_values, expand, run_id
+from .targets import get_target, target_mean
+from .train import TrainConfig, subspace_overlap, train
+
+__all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
+           "aggregate", "VAR_ATTRS"]
+
+log = logging.getLogger(__name__)
+
+# long_name and units of every variable and coordinate the pipeline writes.
+VAR_ATTRS = {
+    "step": ("gradient-descent step", "1"),
+    "neuron": ("hidden unit index j", "1"),
+    "latent": ("latent direction index a (column of Theta*)", "1"),
+    "latent_kind": ("easy (first-order) or hard latent direction", "1"),
+    "snap": ("GD step of the parameter snapshot", "1"),
+    "hstep": ("GD step at which the Hessian is evaluated", "1"),
+    "eig": ("eigenvalue index (ascending)", "1"),
+    "vec": ("index of the lowest eigenvectors (ascending eigenvalue)", "1"),
+    "target": ("target function name", "1"),
+    "activation": ("activation name", "1"),
+    "loss": ("loss name", "1"),
+    "m": ("number of hidden units", "1"),
+    "d": ("input dimension", "1"),
+    "delta": ("sample ratio n/d", "1"),
+    "seed": ("replicate index", "1"),
+    "train_risk": ("empirical (training) risk", "1"),
+    "test_risk": ("test risk on fresh samples", "1"),
+    "grad_norm": ("Euclidean norm of the gradient over trained parameters", "1"),
+    "overlap": ("first-layer overlap (W Theta*)_ja", "1"),
+    "cosine": ("cosine between w_j and theta_a", "1"),
+    "w_norm": ("norm of first-layer weight w_j", "1"),
+    "a": ("second-layer weight a_j", "1"),
+    "c": ("output offset c", "1"),
+    "hard_overlap": ("max_j |P_hard w_j| / |w_j| (feature learning of the hard subspace)", "1"),
+    "easy_overlap": ("max_j |P_easy w_j| / |w_j|", "1"),
+    "W_snapshot": ("first-layer weights at the snapshot step", "1"),
+    "a_snapshot": ("second-layer weights at the snapshot step", "1"),
+    "c_snapshot": ("offset at the snapshot step", "1"),
+    "theta": ("latent directions Theta* (orthonormal columns)", "1"),
+    "diverged": ("1 if the run diverged (non-finite risk or exploding weights)", "1"),
+    "diverged_step": ("step at which the run diverged (-1 if it did not)", "1"),
+    "n": ("number of training samples", "1"),
+    "train_seconds": ("wall time of the GD loop", "s"),
+    "eigval": ("Hessian eigenvalues, ascending (NaN where not computed)", "1"),
+    "vec_eigval": ("eigenvalues of the lowest eigenvectors", "1"),
+    "vec_overlap": ("squared overlap <v_j, theta_a>^2 of eigenvector block j with theta_a", "1"),
+    "vec_hard_overlap": ("squared overlap of the eigenvector with the hard subspace", "1"),
+    "lambda_min": ("lowest Hessian eigenvalue", "1"),
+}
+
+
+def _attrs(name):
+    ln, u = VAR_ATTRS[name]
+    return {"long_name": ln, "units": u}
+
+
+def _label(ds: xr.Dataset) -> xr.Dataset:
+    for name in ds.variables:
+        if name in VAR_ATTRS:
+            ds[name].attrs.update(_attrs(name))
+    return ds
+
+
+def data_seed(base_seed: int, exp: Mapping, p: Point) -> np.random.SeedSequence:
+    """Data seed: shared by runs that differ only in width, activation or loss."""
+    key = (f"data|target={p.target}|noise={exp['noise']}|center={exp['center_labels']}"
+           f"|d={p.d}|n={p.n}|n_test={exp['n_test']}")
+    return seed_sequence(base_seed, key, p.seed)
+
+
+def init_seed(base_seed: int, p: Point) -> np.random.SeedSequence:
+    return seed_sequence(base_seed, f"init|m={p.m}|d={p.d}", p.seed)
+
+
+def make_data(base_seed: int, exp: Mapping, p: Point, dtype=np.float64) -> Dataset:
+    """Regenerate the train/test data of run ``p`` from its seed (no data on disk)."""
+    target = get_target(p.target)
+    offset = target_mean(target) if exp["center_labels"] else 0.0
+    return make_dataset(target, p.d, p.n, int(exp["n_test"]), float(exp["noise"]),
+                        data_seed(base_seed, exp, p), offset=offset, dtype=dtype)
+
+
+def train_config(exp: Mapping) -> TrainConfig:
+    """TrainConfig of an experiment; parameter snapshots at the Hessian steps."""
+    t = dict(exp["train"])
+    steps = [min(int(s), int(t["steps"])) for s in exp["hessian"]["steps"]]
+    return TrainConfig(**t, snapshot_steps=tuple(sorted(set(steps))))
+
+
+def _run_attrs(name: str, p: Point) -> dict:
+    return {"experiment": name, "run_id": run_id(p), **{k: v for k, v in p.as_dict().items()},
+            "n_samples": p.n}
+
+
+def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
+    """Train one network and return its records as a labelled Dataset."""
+    exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
+    cfg = train_config(exp)
+    target = get_target(p.target)
+    data = make_data(base, exp, p)
+    ss_init = init_seed(base, p)
+    log.info("train %s/%s: n=%d d=%d m=%d steps=%d", name, run_id(p), p.n, p.d, p.m, cfg.steps)
+    res = train(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
+                np.random.default_rng(ss_init))
+    hard = [subspace_overlap(c, target.hard) for c in res.cosine]
+    easy = [subspace_overlap(c, target.easy) for c in res.cosine]
+    snaps = res.snapshot_steps
+    S = len(snaps)
+    Wsnap = np.full((S, p.m, p.d), np.nan)
+    asnap, csnap = np.full((S, p.m), np.nan), np.full(S, np.nan)
+    for i, sp in enumerate(res.snapshots):  # snapshots exist only for steps reached
+        Wsnap[i], asnap[i], csnap[i] = sp.W, sp.a, sp.c
+    kind = ["hard" if a in target.hard else "easy" for a in range(target.k)]
+    ds = xr.Dataset(
+        {
+            "train_risk": ("step", res.train_risk), "test_risk": ("step", res.test_risk),
+            "grad_norm": ("step", res.grad_norm),
+            "overlap": (("step", "neuron", "latent"), res.overlap),
+            "cosine": (("step", "neuron", "latent"), res.cosine),
+            "w_norm": (("step", "neuron"), res.w_norm), "a": (("step", "neuron"), res.a),
+            "c": ("step", res.c), "hard_overlap": ("step", np.asarray(hard)),
+            "easy_overlap": ("step", np.asarray(easy)),
+            "W_snapshot": (("snap", "neuron", "dim"), Wsnap),
+            "a_snapshot": (("snap", "neuron"), asnap), "c_snapshot": ("snap", csnap),
+            "theta": (("dim", "latent"), data.theta),
+            "diverged": ((), np.int8(res.diverged)), "diverged_step": ((), np.int64(res.diverged_step)),
+            "n": ((), np.int64(p.n)), "train_seconds": ((), float(res.seconds)),
+        },
+        coords={"step": res.steps, "neuron": np.arange(p.m), "latent": np.arange(target.k),
+                "latent_kind": ("latent", kind), "snap": snaps},
+    )
+    ent = {"data": data.entropy, "init": ss_init.entropy}
+    ds.attrs.update(provenance_attrs(
+        f"deltann GD run {run_id(p)}", dict(config_slice),
+        f"data={' '.join(map(str, ent['data']))}; init={' '.join(map(str, ent['init']))}",
+        "deltann.pipeline.train_run"))
+    ds.attrs.update(_run_attrs(name, p))
+    return _label(ds)
+
+
+def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dataset:
+    """Hessian spectra of run ``p`` at its snapshot steps (data regenerated from the seed)."""
+    exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
+    hc = exp["hessian"]
+    target = get_target(p.target)
+    data = make_data(base, exp, p)
+    act, loss = get_activation(p.activation), get_loss(p.loss)
+    snaps = train_ds["snap"].values
+    size = p.m * p.d + (p.m + 1 if hc["block"] == "all" else 0)
+    n_eig = size if _method(hc, size) == "dense" else min(hc["n_vecs"], size - 1)
+    n_vecs = min(hc["n_vecs"], n_eig)
+    S = len(snaps)
+    eig = np.full((S, n_eig), np.nan)
+    veig = np.full((S, n_vecs), np.nan)
+    vov = np.full((S, n_vecs, p.m, target.k), np.nan)
+    for i, step in enumerate(snaps):
+        W = train_ds["W_snapshot"].values[i]
+        if not np.all(np.isfinite(W)):
+            log.warning("%s: no parameters at step %d (diverged earlier); spectrum left NaN",
+                        run_id(p), step)
+            continue
+        par = Params(W, train_ds["a_snapshot"].values[i], float(train_ds["c_snapshot"].values[i]))
+        spec = hess.spectrum(par, data.X, data.y, act, loss, block=hc["block"], n_vecs=n_vecs,
+                             method=hc["method"], dense_max=hc["dense_max"],
+                             name=f"{name}/{run_id(p)} step {step}")
+        log.info("hessian %s step %d: %s, lowest eigenvalues %s", run_id(p), step, spec.method,
+                 np.array2string(spec.eigvals[:3], precision=4))
+        eig[i, : len(spec.eigvals)] = spec.eigvals[:n_eig]
+        veig[i] = spec.eigvals[:n_vecs]
+        vov[i] = hess.eigvec_overlaps(spec.eigvecs[:, :n_vecs], data.theta, p.m)
+    hard = list(target.hard)
+    ds = xr.Dataset(
+        {
+            "eigval": (("hstep", "eig"), eig), "vec_eigval": (("hstep", "vec"), veig),
+            "vec_overlap": (("hstep", "vec", "neuron", "latent"), vov),
+            "vec_hard_overlap": (("hstep", "vec"), vov[..., hard].sum(axis=(2, 3))),
+            "lambda_min": ("hstep", eig[:, 0]),
+        },
+        coords={"hstep": snaps, "eig": np.arange(n_eig), "vec": np.arange(n_vecs),
+                "neuron": np.arange(p.m), "latent": np.arange(target.k)},
+    )
+    ds.attrs.update(provenance_attrs(f"deltann Hessian spectra {run_id(p)}", dict(config_slice),
+                                     train_ds.attrs.get("seed_entropy", ""),
+                                     "deltann.pipeline.hessian_run"))
+    ds.attrs.update(_run_attrs(name, p))
+    ds.attrs["hessian_block"] = hc["block"]
+    return _label(ds)
+
+
+def _method(hc: Mapping, size: int) -> str:
+    if hc["method"] == "auto":
+        return "dense" if size <= hc["dense_max"] else "lanczos"
+    return hc["method"]
+
+
+def _stack(runs: Iterable[tuple[Point, xr.Dataset]], axes: dict) -> xr.Dataset:
+    """Place per-run datasets on the product grid of the sweep axes (NaN-padded ragged dims)."""
+    runs = list(runs)
+    shapes: dict[str, int] = {}
+    coords: dict[str, np.ndarray] = {}
+    for _, ds in runs:
+        for dim, size in ds.sizes.items():
+            if size >= shapes.get(dim, -1):
+                shapes[dim] = size
+                if dim in ds.coords:
+                    coords[dim] = ds[dim].values
+    grid_shape = [len(v) for v in axes.values()]
+    out = {}
+    for var in runs[0][1].data_vars:
+        ref = runs[0][1][var]
+        if var in ("theta", "W_snapshot"):
+            continue  # per-run only: large and regenerable
+        dims = tuple(axes) + ref.dims
+        integer = ref.dtype.kind in "iu"
+        arr = np.full(grid_shape + [shapes[d] for d in ref.dims], -1 if integer else np.nan,
+                      dtype=np.int64 if integer else np.float64)
+        for p, ds in runs:
+            idx = tuple(axes[a].index(getattr(p, a)) for a in axes)
+            v = ds[var].values
+            arr[idx + tuple(slice(0, s) for s in v.shape)] = v
+        out[var] = (dims, arr, dict(ref.attrs))
+    c = {a: (a, np.asarray(v), _attrs(a)) for a, v in axes.items()}
+    for dim, vals in coords.items():
+        if dim not in axes and dim in VAR_ATTRS:
+            c[dim] = (dim, vals, _attrs(dim))
+    return xr.Dataset(out, coords=c)
+
+
+def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
+              hessian_sets: Mapping[Point, xr.Dataset] | None = None) -> xr.Dataset:
+    """One labelled dataset per experiment with the sweep axes as dimensions (sweep.nc)."""
+    axes = axis_values(config_slice)
+    expected = {tuple(getattr(p, a) for a in SWEEP_AXES) for p in expand(config_slice)}
+    got = {tuple(getattr(p, a) for a in SWEEP_AXES) for p in train_sets}
+    if expected != got:
+        raise ValueError(f"aggregate {config_slice['experiment']}: runs missing for "
+                         f"{sorted(expected - got)[:5]} (and extra {sorted(got - expected)[:5]})")
+    ds = _stack(train_sets.items(), axes)
+    if hessian_sets:
+        ds = xr.merge([ds, _stack(hessian_sets.items(), axes)], compat="override", join="outer")
+    ds = _label(ds)
+    ds.attrs.update(provenance_attrs(f"deltann sweep {config_slice['experiment']}",
+                                     dict(config_slice), "per-run (see run files)",
+                                     "deltann.pipeline.aggregate"))
+    ds.attrs["experiment"] = config_slice["experiment"]
+    return ds
+
+
+def aggregate_files(config_slice: Mapping, train_paths, hessian_paths, out_path) -> xr.Dataset:
+    """Read run files (run ids from their attributes), aggregate, write ``out_path``."""
+    from .io import read_netcdf, write_netcdf
+    from .sweep import parse_run_id
+
+    def load(paths):
+        out = {}
+        for path in paths:
+            ds = read_netcdf(path)
+            if "run_id" not in ds.attrs:
+                raise ValueError(f"{path}: attribute 'run_id' missing (not a deltann run file?)")
+            out[parse_run_id(ds.attrs["run_id"])] = ds
+        return out
+
+    ds = aggregate(config_slice, load(train_paths), load(hessian_paths) or None)
+    write_netcdf(ds, out_path)
+    return ds

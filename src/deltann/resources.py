@@ -1,0 +1,37 @@
+"""Resource estimates (memory in MB, runtime in minutes) of workflow jobs from their sizes.
+
+Memory grows linearly with Snakemake's ``attempt`` so a retried job asks for more.
+"""
+
+from __future__ import annotations
+
+from .sweep import Point
+
+__all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min"]
+
+_BASE_MB = 400  # interpreter + numpy/scipy/xarray
+
+
+def train_mem_mb(p: Point, n_test: int, attempt: int = 1) -> int:
+    """X, X_test (float64) plus a few (n, m) work arrays, with 2x headroom."""
+    data = 8 * (p.n + n_test) * p.d + 8 * 8 * (p.n + n_test) * p.m
+    return int((_BASE_MB + 2 * data / 2**20) * attempt)
+
+
+def hessian_mem_mb(p: Point, n_test: int, dense: bool, attempt: int = 1) -> int:
+    """Data plus, for dense eigh, ~4 copies of the (m d)^2 matrix (matrix, workspace, vectors)."""
+    mat = 4 * 8 * (p.m * p.d) ** 2 if dense else 0
+    return int(train_mem_mb(p, n_test, 1) * attempt + mat / 2**20 * attempt)
+
+
+def train_runtime_min(p: Point, steps: int) -> int:
+    """~2 GEMMs of n d m flops per step at >= 1 GFlop/s, 10 min floor."""
+    flops = 4.0 * p.n * p.d * max(p.m, 4) * (steps + 1)
+    return int(10 + flops / 1e9 / 60)
+
+
+def hessian_runtime_min(p: Point, n_snapshots: int) -> int:
+    """Dense build (n (m d)^2) plus eigh ((m d)^3) per snapshot at >= 1 GFlop/s, 10 min floor."""
+    md = p.m * p.d
+    flops = n_snapshots * (2.0 * p.n * md * md + 10.0 * md**3)
+    return int(10 + flops / 1e9 / 60)

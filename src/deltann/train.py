@@ -1,0 +1,164 @@
+"""Full-batch gradient descent with the schedules of this literature, recorded on a log grid.
+
+Schedules (eta = lr; eta_W = eta * m if ``width_scaled_lr``):
+  both           W, a (and c if ``offset``) all step with eta_W, eta, eta.
+  first_layer    only W moves; a and c stay at their initial values.
+  two_timescale  W steps with eta_W; a (and c) with lr_ratio * eta (slow second layer if < 1).
+Initialisation: W0 ~ N(0, init_scale^2 / d) entrywise, a0 = a_init / m, c0 = 0.
+A run whose risk becomes non-finite or whose weights exceed ``max_weight_norm`` stops and is
+returned with ``diverged=True`` and the step it happened; records after it are NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import Activation
+from .data import Dataset
+from .losses import Loss
+from .model import Params, forward, value_and_grad
+
+__all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "record_steps", "init_params", "train",
+           "latent_cosines", "subspace_overlap"]
+
+log = logging.getLogger(__name__)
+SCHEDULES = ("both", "first_layer", "two_timescale")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000
+    lr: float = 0.2
+    schedule: str = "both"
+    lr_ratio: float = 0.1
+    width_scaled_lr: bool = True
+    init_scale: float = 1.0
+    a_init: float = 1.0
+    offset: bool = True
+    n_records: int = 40
+    snapshot_steps: tuple[int, ...] = ()
+    max_weight_norm: float = 1e6
+    dtype: str = "float64"
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"train.schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
+        if self.steps < 0 or self.lr <= 0 or self.n_records < 2:
+            raise ValueError("train.steps >= 0, train.lr > 0 and train.n_records >= 2 are required")
+
+    def learning_rates(self, m: int) -> tuple[float, float, float]:
+        """(eta_W, eta_a, eta_c) for this schedule."""
+        eta_w = self.lr * (m if self.width_scaled_lr else 1)
+        if self.schedule == "first_layer":
+            return eta_w, 0.0, 0.0
+        slow = self.lr * (self.lr_ratio if self.schedule == "two_timescale" else 1.0)
+        return eta_w, slow, slow if self.offset else 0.0
+
+
+def record_steps(steps: int, n_records: int, extra=()) -> np.ndarray:
+    """Sorted unique steps: 0, a log-spaced grid up to ``steps``, and ``extra`` (clipped)."""
+    grid = np.geomspace(1, max(steps, 1), n_records - 1) if steps > 0 else np.array([])
+    pts = np.concatenate([[0], np.rint(grid), [steps], np.clip(list(extra), 0, steps)])
+    return np.unique(pts.astype(np.int64))
+
+
+def init_params(m: int, d: int, cfg: TrainConfig, rng: np.random.Generator) -> Params:
+    """W0 ~ N(0, init_scale^2/d), a0 = a_init/m, c0 = 0."""
+    W = rng.standard_normal((m, d)) * (cfg.init_scale / np.sqrt(d))
+    return Params(W, np.full(m, cfg.a_init / m), 0.0)
+
+
+def latent_cosines(W: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """cos(w_j, theta_a) = (W Theta*)_{ja} / |w_j|, shape (m, k)."""
+    norms = np.linalg.norm(W, axis=1, keepdims=True)
+    return (W @ theta) / np.where(norms > 0, norms, 1.0)
+
+
+def subspace_overlap(cos: np.ndarray, idx) -> float:
+    """max_j |P_S w_j| / |w_j| over neurons, for the latent subspace S = span(theta_a, a in idx)."""
+    if len(idx) == 0:
+        return float("nan")
+    return float(np.max(np.linalg.norm(cos[:, list(idx)], axis=1)))
+
+
+@dataclass
+class TrainResult:
+    """Records on the step grid and parameter snapshots."""
+
+    steps: np.ndarray
+    train_risk: np.ndarray
+    test_risk: np.ndarray
+    grad_norm: np.ndarray
+    overlap: np.ndarray  # (step, m, k): W Theta*
+    cosine: np.ndarray  # (step, m, k): normalised
+    w_norm: np.ndarray  # (step, m)
+    a: np.ndarray  # (step, m)
+    c: np.ndarray  # (step,)
+    snapshot_steps: np.ndarray
+    snapshots: list[Params] = field(default_factory=list)
+    diverged: bool = False
+    diverged_step: int = -1
+    seconds: float = 0.0
+
+
+def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
+          rng: np.random.Generator, progress_seconds: float = 10.0) -> TrainResult:
+    """Run full-batch GD on ``data`` from a fresh init drawn with ``rng``."""
+    dtype = np.dtype(cfg.dtype)
+    X, y = data.X.astype(dtype, copy=False), data.y.astype(dtype, copy=False)
+    theta = data.theta
+    p = init_params(m, data.d, cfg, rng)
+    p.W = p.W.astype(dtype)
+    p.a = p.a.astype(dtype)
+    eta_w, eta_a, eta_c = cfg.learning_rates(m)
+    grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
+    snap_set = set(int(s) for s in np.clip(list(cfg.snapshot_steps), 0, cfg.steps))
+    R = len(grid)
+    k = theta.shape[1]
+    nan = np.full
+    res = TrainResult(
+        steps=grid, train_risk=nan(R, np.nan), test_risk=nan(R, np.nan), grad_norm=nan(R, np.nan),
+        overlap=nan((R, m, k), np.nan), cosine=nan((R, m, k), np.nan), w_norm=nan((R, m), np.nan),
+        a=nan((R, m), np.nan), c=nan(R, np.nan), snapshot_steps=np.array(sorted(snap_set), int),
+    )
+    t0 = last_log = time.perf_counter()
+    rec = 0
+    for t in range(cfg.steps + 1):
+        value, g = value_and_grad(p, X, y, act, loss)
+        wmax = float(np.max(np.abs(p.W))) if p.W.size else 0.0
+        if not np.isfinite(value) or not np.isfinite(wmax) or wmax > cfg.max_weight_norm:
+            res.diverged, res.diverged_step = True, t
+            log.warning("diverged at step %d (risk=%s, max|W|=%s)", t, value, wmax)
+            break
+        if t == grid[rec]:
+            gn = np.sqrt(np.sum(g.W**2) * (eta_w > 0) + np.sum(g.a**2) * (eta_a > 0)
+                         + g.c**2 * (eta_c > 0))
+            res.train_risk[rec] = value
+            res.test_risk[rec] = np.mean(loss.value(forward(p, data.X_test, act), data.y_test))
+            res.grad_norm[rec] = gn
+            res.overlap[rec] = p.W @ theta
+            res.cosine[rec] = latent_cosines(p.W, theta)
+            res.w_norm[rec] = np.linalg.norm(p.W, axis=1)
+            res.a[rec], res.c[rec] = p.a, p.c
+            if t in snap_set:
+                res.snapshots.append(Params(p.W.astype(np.float64), p.a.astype(np.float64),
+                                            float(p.c)))
+            rec += 1
+            now = time.perf_counter()
+            if now - last_log > progress_seconds or t == cfg.steps:
+                last_log = now
+                log.info("step %d/%d  train_risk=%.4g  grad_norm=%.3g  max|cos|=%.3f  (%.1fs)",
+                         t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec - 1])), now - t0)
+        if t == cfg.steps:
+            break
+        p.W -= eta_w * g.W
+        if eta_a:
+            p.a -= eta_a * g.a
+        if eta_c:
+            p.c -= eta_c * g.c
+    res.seconds = time.perf_counter() - t0
+    return res

@@ -1,0 +1,85 @@
+"""Helpers the Snakefile calls: output paths, config slices, run lists and job resources.
+
+Path layout under ``results_dir`` (R):
+  R/<exp>/train/<run>.nc     one GD run          R/<exp>/hessian/<run>.nc   its Hessian spectra
+  R/<exp>/sweep.nc           the aggregate       R/figures/<fig>.{png,pdf}   figures
+  R/logs/..., R/benchmarks/...  per-job logs and Snakemake benchmark files
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import resources
+from .figures import module_path
+from .sweep import expand, parse_run_id, run_id
+
+__all__ = ["Layout"]
+
+
+class Layout:
+    """Paths, slices and resources of a validated config (see ``deltann.config``)."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.root = Path(config["results_dir"])
+
+    # --- config slices (only what a rule needs, so Snakemake reruns on relevant changes) ---
+    def exp_slice(self, exp: str) -> dict:
+        if exp not in self.config["experiments"]:
+            raise KeyError(f"unknown experiment {exp!r}; known: {sorted(self.config['experiments'])}")
+        return {"experiment": exp, "base_seed": self.config["base_seed"],
+                **self.config["experiments"][exp]}
+
+    def fig_slice(self, fig: str) -> dict:
+        return {"figure": fig, **self.config["figures"][fig]}
+
+    # --- paths ---
+    def run_ids(self, exp: str) -> list[str]:
+        return [run_id(p) for p in expand(self.exp_slice(exp))]
+
+    def path(self, *parts: str) -> str:
+        return str(self.root.joinpath(*parts))
+
+    def train_files(self, exp: str) -> list[str]:
+        return [self.path(exp, "train", f"{r}.nc") for r in self.run_ids(exp)]
+
+    def hessian_files(self, exp: str) -> list[str]:
+        if not self.config["experiments"][exp]["hessian"]["steps"]:
+            return []
+        return [self.path(exp, "hessian", f"{r}.nc") for r in self.run_ids(exp)]
+
+    def sweep_file(self, exp: str) -> str:
+        return self.path(exp, "sweep.nc")
+
+    def figure_files(self, fig: str) -> list[str]:
+        return [self.path("figures", f"{fig}.{ext}") for ext in ("png", "pdf")]
+
+    def figure_module(self, fig: str) -> str:
+        return module_path(self.config["figures"][fig]["kind"])
+
+    def all_targets(self) -> list[str]:
+        out = [self.sweep_file(e) for e in self.config["experiments"]]
+        for fig in self.config["figures"]:
+            out += self.figure_files(fig)
+        return out
+
+    # --- resources (functions of the run's sizes and the attempt) ---
+    def train_mem_mb(self, exp: str, run: str, attempt: int) -> int:
+        return resources.train_mem_mb(parse_run_id(run), self.exp_slice(exp)["n_test"], attempt)
+
+    def train_runtime(self, exp: str, run: str) -> int:
+        return resources.train_runtime_min(parse_run_id(run),
+                                           self.exp_slice(exp)["train"]["steps"])
+
+    def hessian_mem_mb(self, exp: str, run: str, attempt: int) -> int:
+        e = self.exp_slice(exp)
+        p = parse_run_id(run)
+        hc = e["hessian"]
+        dense = hc["method"] == "dense" or (hc["method"] == "auto"
+                                            and p.m * p.d <= hc["dense_max"])
+        return resources.hessian_mem_mb(p, e["n_test"], dense, attempt)
+
+    def hessian_runtime(self, exp: str, run: str) -> int:
+        e = self.exp_slice(exp)
+        return resources.hessian_runtime_min(parse_run_id(run), len(e["hessian"]["steps"]))

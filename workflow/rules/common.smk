@@ -1,0 +1,25 @@
+# Validate the config (defaults filled, errors name the key) and build the path layout.
+from pathlib import Path
+
+from deltann.config import validate_config
+from deltann.workflow import Layout
+
+_validated = validate_config(
+    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+)
+config.clear()
+config.update(_validated)
+LAYOUT = Layout(config)
+R = config["results_dir"]
+BLAS_THREADS = config["blas_threads"]
+
+
+wildcard_constraints:
+    exp="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    run="[^/]+",
+    fig="[A-Za-z0-9][A-Za-z0-9_.-]*",
+
+
+localrules:
+    aggregate,
+    figure,
