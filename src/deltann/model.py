@@ -94,7 +94,7 @@ def risk(p: Params, X, y, act: Activation, loss: Loss) -> float:
 
 
 def value_and_grad(p: Params, X, y, act: Activation, loss: Loss) -> tuple[float, Params]:
-    """Risk and its gradient: dR/dW = (1/n) (r * a * s')^T X, dR/da = (1/n) s^T r, dR/dc = mean r."""
+    """Risk and gradient: dR/dW = (1/n) (r a s')^T X, dR/da = (1/n) s^T r, dR/dc = mean r."""
     n = X.shape[0]
     q = _pass(p, X, y, act, loss)
     r = q["r"]
@@ -159,7 +159,7 @@ def hessian(p: Params, X, y, act: Activation, loss: Loss, blocks=PARAM_BLOCKS) -
     n, d = X.shape
     m = p.m
     q = _pass(p, X, y, act, loss, order=2)
-    s, s1, s2, l2, r = q["s"], q["s1"], q["s2"], q["l2"], q["r"]
+    s, s1, l2, r = q["s"], q["s1"], q["l2"], q["r"]
     s1a = s1 * p.a
     sizes = {"W": m * d, "a": m, "c": 1}
     offs, o = {}, 0

@@ -27,7 +27,8 @@ class Layout:
     # --- config slices (only what a rule needs, so Snakemake reruns on relevant changes) ---
     def exp_slice(self, exp: str) -> dict:
         if exp not in self.config["experiments"]:
-            raise KeyError(f"unknown experiment {exp!r}; known: {sorted(self.config['experiments'])}")
+            known = sorted(self.config["experiments"])
+            raise KeyError(f"unknown experiment {exp!r}; known: {known}")
         return {"experiment": exp, "base_seed": self.config["base_seed"],
                 **self.config["experiments"][exp]}
 

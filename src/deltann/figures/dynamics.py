@@ -20,7 +20,11 @@ def draw(ds, cfg):
         r = sub.sel(delta=dl)
         for s in range(r.sizes["seed"]):
             rs = r.isel(seed=s)
-            lab = (lambda t: f"{t}, δ={dl:g}") if s == 0 else (lambda t: None)
+            tag = f", δ={dl:g}" if s == 0 else None
+
+            def lab(t, tag=tag):
+                return t + tag if tag else None
+
             axes[0].plot(step, rs["train_risk"], color=color, label=lab("train"))
             axes[0].plot(step, rs["test_risk"], "--", color=color, label=lab("test"))
             axes[1].plot(step, rs["grad_norm"], color=color, label=lab("grad"))

@@ -38,7 +38,8 @@ def draw(ds, cfg):
         ov = r["vec_hard_overlap"].values
         ok = np.isfinite(low)
         sc = ax.scatter(low[ok], np.zeros(ok.sum()), c=ov[ok], cmap="viridis", vmin=0, vmax=1,
-                        marker="|", s=400, linewidths=2, zorder=3, label=f"lowest {ok.sum()} (colour: overlap²)")
+                        marker="|", s=400, linewidths=2, zorder=3,
+                        label=f"lowest {ok.sum()} (colour: overlap²)")
         ax.set_xlabel(r"Hessian eigenvalue $\lambda$ (first-layer block)")
         ax.set_ylabel("density")
         ax.set_title(f"δ={dl:g}, step {step}: λ_min={ev.min():.3g}")

@@ -1,0 +1,81 @@
+"""End to end: the real snakemake CLI runs configs/ci.yaml into a temporary directory."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from deltann.io import REQUIRED_GLOBAL_ATTRS
+from deltann.sweep import SWEEP_AXES
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+             "--configfile", str(ROOT / "configs" / "ci.yaml")]
+
+pytestmark = pytest.mark.slow
+
+
+def _smk(cwd, *args):
+    out = subprocess.run(SNAKEMAKE + list(args), cwd=cwd, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
+def _planned_jobs(text):
+    """{rule: count} from the 'Job stats' table of a dry run."""
+    table = text.split("Job stats:")[1].split("Reasons")[0] if "Job stats:" in text else ""
+    rows = re.findall(r"^(\w+)\s+(\d+)$", table, flags=re.M)
+    return {r: int(c) for r, c in rows if r != "total"}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    _smk(d, "--cores", "2")
+    return d
+
+
+def test_run_files_sweep_and_figures_exist(run_dir):
+    res = run_dir / "results"
+    assert len(list((res / "ci" / "train").glob("*.nc"))) == 4  # 2 deltas x 2 seeds
+    assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 4
+    for fig in ("overlap_vs_delta", "dynamics", "spectrum"):
+        png, pdf = res / "figures" / f"{fig}.png", res / "figures" / f"{fig}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+        assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
+    assert list((res / "benchmarks" / "ci" / "train").glob("*.tsv"))
+    log = next((res / "logs" / "ci" / "train").glob("*.log")).read_text()
+    assert "BLAS pools" in log and "step 100/100" in log
+
+
+def test_sweep_nc_is_labelled_and_sane(run_dir):
+    ds = xr.load_dataset(run_dir / "results" / "ci" / "sweep.nc")
+    for ax in SWEEP_AXES:
+        assert ax in ds.dims
+    assert ds.sizes["delta"] == 2 and ds.sizes["seed"] == 2 and ds.sizes["hstep"] == 2
+    assert list(ds["hstep"].values) == [20, 100]
+    for name in ("train_risk", "test_risk", "grad_norm", "hard_overlap", "eigval", "lambda_min",
+                 "vec_hard_overlap", "diverged"):
+        assert name in ds
+    for name, var in ds.variables.items():
+        assert "long_name" in var.attrs and "units" in var.attrs, name
+    for key in REQUIRED_GLOBAL_ATTRS:
+        assert ds.attrs[key], key
+    risk = ds["train_risk"].squeeze()
+    assert np.all(np.isfinite(risk)) and np.all(risk.isel(step=-1) < risk.isel(step=0))
+    ov = ds["hard_overlap"].values
+    assert np.all((ov >= 0) & (ov <= 1))
+    eig = ds["eigval"].squeeze()  # (delta, seed, hstep, eig): all 2 * 20 eigenvalues, ascending
+    assert eig.sizes["eig"] == 40 and np.all(np.diff(eig.values, axis=-1) >= -1e-12)
+    np.testing.assert_allclose(ds["vec_eigval"].squeeze().values, eig.values[..., :5])
+
+
+def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):
+    assert "Nothing to be done" in _smk(run_dir, "-n")
+    (run_dir / "results" / "figures" / "spectrum.png").unlink()
+    assert _planned_jobs(_smk(run_dir, "-n")) == {"figure": 1, "all": 1}
