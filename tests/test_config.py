@@ -1,5 +1,8 @@
 """Config validation: defaults filled from the schema, errors name the key and allowed values."""
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,24 +49,95 @@ def test_schema_enums_match_registries():
     assert exp["loss"]["items"]["enum"] == list(LOSSES)
 
 
-@pytest.mark.parametrize(
-    ("cfg", "message"),
-    [
-        (_minimal(delta=[0.0]), r"experiments\.e\.delta\.0: 0\.0 is less than or equal"),
-        (_minimal(target=["z3"]), r"experiments\.e\.target\.0: 'z3' is not allowed; allowed "
-                                  r"values: \['z2'"),
-        (_minimal(trian={}), r"experiments\.e: .*'trian'.*allowed keys"),
-        (_minimal(d=[]), r"experiments\.e\.d: \[\] should be non-empty"),
-        (_minimal(width=[2, 2]), r"experiments\.e\.width: .*non-unique"),
-        (_minimal(train={"lr": -1}), r"experiments\.e\.train\.lr"),
-        (_minimal(train={"schedule": "adam"}), r"schedule: 'adam' is not allowed"),
-        ({"experiments": {"e": {}}, "figures": {"f": {"kind": "spectrum", "experiment": "x"}}},
-         r"figures\.f\.experiment: 'x' is not an experiment"),
-    ],
-)
+_FIG = {"kind": "spectrum", "experiment": "e"}
+
+# (bad config, regex its single message must match): the key, then what is allowed.
+BAD_CONFIGS = [
+    # out-of-range values
+    (_minimal(delta=[0.0]), r"experiments\.e\.delta\.0: 0\.0 is less than or equal .*; "
+                            r"allowed: a number > 0"),
+    (_minimal(delta=[1.0, -2.0]), r"experiments\.e\.delta\.1: -2\.0 .*allowed: a number > 0"),
+    (_minimal(d=[0]), r"experiments\.e\.d\.0: 0 is less than the minimum of 1; "
+                      r"allowed: an integer >= 1"),
+    (_minimal(width=[2, 0]), r"experiments\.e\.width\.1: 0 .*allowed: an integer >= 1"),
+    (_minimal(train={"lr": -1}), r"experiments\.e\.train\.lr: -1 .*allowed: a number > 0"),
+    (_minimal(train={"lr": 0}), r"experiments\.e\.train\.lr: 0 .*allowed: a number > 0"),
+    (_minimal(seeds=0), r"experiments\.e\.seeds: 0 .*allowed: an integer >= 1"),
+    ({"blas_threads": 0, "experiments": {"e": {}}}, r"blas_threads: 0 .*allowed: an integer >= 1"),
+    (_minimal(hessian={"steps": [-5]}), r"experiments\.e\.hessian\.steps\.0: -5 .*"
+                                        r"allowed: an integer >= 0"),
+    # unknown names
+    (_minimal(target=["z3"]), r"experiments\.e\.target\.0: 'z3' is not allowed; allowed "
+                              r"values: \['z2'"),
+    (_minimal(activation=["gelu"]), r"experiments\.e\.activation\.0: 'gelu' is not allowed; "
+                                    r"allowed values: \['tanh', 'erf', 'relu', 'softplus'"),
+    (_minimal(loss=["hinge"]), r"experiments\.e\.loss\.0: 'hinge' is not allowed; "
+                               r"allowed values: \['square', 'correlation'\]"),
+    (_minimal(train={"schedule": "adam"}), r"experiments\.e\.train\.schedule: 'adam' is not "
+                                           r"allowed; allowed values: \['both', 'first_layer', "
+                                           r"'two_timescale'\]"),
+    (_minimal(hessian={"method": "power"}), r"experiments\.e\.hessian\.method: 'power' is "
+                                            r"not allowed; allowed values: \['auto', 'dense'"),
+    ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "kind": "heatmap"}}},
+     r"figures\.f\.kind: 'heatmap' is not allowed; allowed values: \['overlap_vs_delta'"),
+    # unknown keys (with a spelling hint)
+    (_minimal(trian={}), r"experiments\.e: unknown key\(s\) \['trian'\] \('trian' -> did "
+                         r"you mean 'train'\?\); allowed keys: \['activation'"),
+    ({"base_sed": 1, "experiments": {"e": {}}}, r"<top level>: unknown key\(s\) \['base_sed'\]"
+                                                r".*allowed keys: \['base_seed'"),
+    (_minimal(train={"learning_rate": 0.1}), r"experiments\.e\.train: unknown key\(s\) "
+                                             r"\['learning_rate'\].*allowed keys: .*'lr'"),
+    ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "select": {"width": 2}}}},
+     r"figures\.f\.select: 'width' is not allowed; allowed values: \['target', .*'m'"),
+    # wrong types
+    (_minimal(delta=2.0), r"experiments\.e\.delta: 2\.0 is not of type 'array'; allowed: a "
+                          r"non-empty list of distinct values, each a number > 0"),
+    (_minimal(seeds="three"), r"experiments\.e\.seeds: 'three' is not of type 'integer'; "
+                              r"allowed: an integer >= 1"),
+    (_minimal(train={"steps": 10.5}), r"experiments\.e\.train\.steps: 10\.5 is not of type "
+                                      r"'integer'"),
+    (_minimal(center_labels="yes"), r"experiments\.e\.center_labels: 'yes' .*allowed: true "
+                                    r"or false"),
+    # empty sweeps and duplicated sweep values
+    (_minimal(d=[]), r"experiments\.e\.d: \[\] should be non-empty; allowed: a non-empty list"),
+    ({"experiments": {}}, r"experiments: \{\} should be non-empty"),
+    (_minimal(width=[2, 2]), r"experiments\.e\.width: duplicated values \[2\] in \[2, 2\]; "
+                             r"sweep values must be distinct"),
+    (_minimal(delta=[1, 2.0, 1.0]), r"experiments\.e\.delta: duplicated values \[1\.0\]"),
+    (_minimal(delta=[1.0, 1.0000001]), r"experiments\.e\.delta: 1\.0 and 1\.0000001 give the "
+                                       r"same run id 'delta1'"),
+    # figures that cannot be drawn from their experiment
+    ({"experiments": {"e": {}}, "figures": {"f": {"kind": "spectrum", "experiment": "x"}}},
+     r"figures\.f\.experiment: 'x' is not an experiment; known experiments: \['e'\]"),
+    ({"experiments": {"e": {}}, "figures": {"f": {"kind": "spectrum"}}},
+     r"figures\.f: 'experiment' is a required property; required keys: \['kind', 'experiment'\]"),
+    ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "select": {"m": 3}}}},
+     r"figures\.f\.select\.m: 3 is not a value of experiment 'e'; allowed values: \[2\]"),
+    ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "step": 7}}},
+     r"figures\.f\.step: 7 is not a Hessian step of experiment 'e'; allowed values: \[50\]"),
+    ({"experiments": {"e": {"hessian": {"steps": []}}}, "figures": {"f": _FIG}},
+     r"figures\.f: a spectrum figure needs Hessian steps"),
+    ({"experiments": {"bad name": {}}}, r"experiments: 'bad name' does not match"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "message"), BAD_CONFIGS)
 def test_bad_config_names_the_key(cfg, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError) as info:
         validate_config(cfg, SCHEMA)
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid config:"
+    assert len(lines) == 2, f"expected one message, got {lines[1:]}"  # one message per mistake
+    assert re.search(message, lines[1]), lines[1]
+
+
+def test_every_mistake_is_reported_at_once():
+    cfg = _minimal(d=[0], activation=["gelu"], train={"lr": -1})
+    with pytest.raises(ConfigError) as info:
+        validate_config(cfg, SCHEMA)
+    msg = str(info.value)
+    for key in ("experiments.e.d.0", "experiments.e.activation.0", "experiments.e.train.lr"):
+        assert key in msg
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "configs/ci.yaml"])
@@ -76,3 +150,21 @@ def test_load_config_reports_file(tmp_path):
     bad.write_text(yaml.safe_dump({"experiments": {"e": {"seeds": 0}}}))
     with pytest.raises(ConfigError, match=r"(?s)bad\.yaml: .*experiments\.e\.seeds"):
         load_config(bad, SCHEMA)
+
+
+@pytest.mark.slow
+def test_snakemake_stops_on_bad_configfile_before_any_job(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("results_dir: out\nexperiments:\n  e:\n    delta: [0.0, 1.0]\n"
+                   "    train: {schedule: adam}\n")
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"),
+                          "--configfile", str(bad), "-n"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "experiments.e.delta.0: 0.0 is less than or equal to the minimum of 0; " \
+           "allowed: a number > 0" in text
+    assert "experiments.e.train.schedule: 'adam' is not allowed; allowed values: " \
+           "['both', 'first_layer', 'two_timescale']" in text
+    assert "Job stats" not in text and "Building DAG" not in text  # stopped while parsing
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # nothing written

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 
 import jsonschema
@@ -45,14 +46,57 @@ def _where(err: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in err.absolute_path) or "<top level>"
 
 
+_TYPE_NAMES = {"integer": "an integer", "number": "a number", "string": "a string",
+               "boolean": "true or false", "array": "a list", "object": "a mapping",
+               "null": "null"}
+
+
+def _allowed(schema: dict) -> str:
+    """Plain-language description of the values ``schema`` accepts (for error messages)."""
+    if "enum" in schema:
+        return f"one of {schema['enum']}"
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else list(types)
+    text = " or ".join(_TYPE_NAMES.get(t, t) for t in types) or "a value"
+    bounds = [f"{op} {schema[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"),
+                                                ("maximum", "<="), ("exclusiveMaximum", "<"))
+              if k in schema]
+    if bounds:
+        text += " " + " and ".join(bounds)
+    if "pattern" in schema:
+        text += f" matching {schema['pattern']}"
+    if "array" in types:
+        text = "a " + ("non-empty " if schema.get("minItems") else "") + "list"
+        if schema.get("uniqueItems"):
+            text += " of distinct values"
+        if isinstance(schema.get("items"), dict):
+            text += f", each {_allowed(schema['items'])}"
+    if "object" in types and schema.get("minProperties"):
+        text += f" with at least {schema['minProperties']} entry"
+    return text
+
+
 def _message(err: jsonschema.ValidationError) -> str:
+    """One line per violation: the dotted key, what is wrong, and what is allowed."""
     key = _where(err)
     if err.validator == "enum":
         return f"{key}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        return f"{key}: {err.message}; allowed keys: {allowed}"
-    return f"{key}: {err.message}"
+        extra = [k for k in err.instance if k not in allowed]
+        hints = [f"{k!r} -> did you mean {m[0]!r}?" for k in extra
+                 if (m := difflib.get_close_matches(str(k), allowed, n=1))]
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        return f"{key}: unknown key(s) {extra}{hint}; allowed keys: {allowed}"
+    if err.validator == "uniqueItems":
+        seen, dups = [], []
+        for v in err.instance:
+            (dups if v in seen and v not in dups else seen).append(v)
+        return (f"{key}: duplicated values {dups} in {err.instance}; sweep values must be "
+                f"distinct (allowed: {_allowed(err.schema)})")
+    if err.validator == "required":
+        return f"{key}: {err.message}; required keys: {err.validator_value}"
+    return f"{key}: {err.message}; allowed: {_allowed(err.schema)}"
 
 
 def validate_config(config: dict, schema: dict | str | Path | None = None) -> dict:
@@ -65,19 +109,44 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
     cfg = copy.deepcopy(config) if config is not None else {}
     cls = _with_defaults(jsonschema.validators.validator_for(schema))
     errors = sorted(cls(schema).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(_message(e) for e in errors))
-    _check_semantics(cfg)
+    messages = [_message(e) for e in errors] or list(_semantic_errors(cfg))
+    if messages:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(messages))
     return cfg
 
 
-def _check_semantics(cfg: dict) -> None:
-    """Checks the schema cannot express: figures point at existing experiments."""
+def _semantic_errors(cfg: dict):
+    """Messages for what the schema cannot express: distinct run ids, figures that can be drawn."""
+    from .sweep import axis_values
+
     exps = cfg.get("experiments", {})
+    for name, exp in exps.items():
+        tags: dict[str, float] = {}
+        for v in exp["delta"]:
+            tag = f"{float(v):g}"
+            if tag in tags:
+                yield (f"experiments.{name}.delta: {tags[tag]!r} and {v!r} give the same run id "
+                       f"'delta{tag}'; allowed: values distinct in 6 significant digits")
+            tags[tag] = v
     for name, fig in cfg.get("figures", {}).items():
-        if fig["experiment"] not in exps:
-            raise ConfigError(f"figures.{name}.experiment: {fig['experiment']!r} is not an "
-                              f"experiment; known experiments: {sorted(exps)}")
+        src = fig["experiment"]
+        if src not in exps:
+            yield (f"figures.{name}.experiment: {src!r} is not an experiment; "
+                   f"known experiments: {sorted(exps)}")
+            continue
+        exp = exps[src]
+        axes = axis_values(exp)
+        for ax, val in fig.get("select", {}).items():
+            if val not in axes[ax]:
+                yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "
+                       f"{src!r}; allowed values: {axes[ax]}")
+        hsteps = sorted({min(int(s), int(exp["train"]["steps"])) for s in exp["hessian"]["steps"]})
+        if fig["kind"] == "spectrum" and not hsteps:
+            yield (f"figures.{name}: a spectrum figure needs Hessian steps, but "
+                   f"experiments.{src}.hessian.steps is empty")
+        elif fig["kind"] == "spectrum" and fig.get("step") not in (None, *hsteps):
+            yield (f"figures.{name}.step: {fig['step']!r} is not a Hessian step of experiment "
+                   f"{src!r}; allowed values: {hsteps}")
 
 
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict:
