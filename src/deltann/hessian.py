@@ -102,7 +102,14 @@ def spectrum(p: Params, X, y, act: Activation, loss: Loss, block: str = "W", n_v
         method = "dense" if size <= dense_max else "lanczos"
     if method == "dense":
         H = hessian_W(p, X, y, act, loss) if block == "W" else hessian(p, X, y, act, loss)
-        return dense_spectrum(H, n_vecs)
+        if not np.all(np.isfinite(H)):
+            raise FloatingPointError(f"Hessian of {name or 'run'} has non-finite entries "
+                                     "(parameters or data overflowed)")
+        try:
+            return dense_spectrum(H, n_vecs)
+        except np.linalg.LinAlgError as err:
+            raise RuntimeError(f"dense eigh did not converge for {name or 'Hessian'} "
+                               f"(size {H.shape[0]}): {err}") from err
     if method == "lanczos":
         op = (w_hessian_operator(p, X, y, act, loss) if block == "W"
               else full_hessian_operator(p, X, y, act, loss))

@@ -3,7 +3,9 @@
 ``write_netcdf`` writes atomically (temporary file in the target directory, then ``os.replace``),
 with engine netcdf4, zlib compression on data variables and no ``_FillValue`` on coordinates.
 It refuses datasets that break the contract (missing ``long_name``/``units``, missing global
-provenance attributes, attribute values that are not str/int/float).
+provenance attributes, attribute values that are not str/int/float). ``require`` is the reader's
+side: it checks that a file has what a consumer (e.g. a figure kind) needs and otherwise names the
+missing variables, dimensions or attributes.
 """
 
 from __future__ import annotations
@@ -21,21 +23,33 @@ import xarray as xr
 
 from . import __version__
 
-__all__ = ["REQUIRED_GLOBAL_ATTRS", "provenance_attrs", "write_netcdf", "read_netcdf",
-           "git_commit", "config_json"]
+__all__ = ["REQUIRED_GLOBAL_ATTRS", "IncompatibleFileError", "provenance_attrs", "write_netcdf",
+           "read_netcdf", "require", "git_commit", "config_json"]
 
 REQUIRED_GLOBAL_ATTRS = ("title", "Conventions", "source", "history", "config", "config_sha256",
                          "git_commit", "seed_entropy", "created")
 
 
-def git_commit(start: str | os.PathLike | None = None) -> str:
-    """HEAD commit of the git work tree containing ``start`` (default: cwd), or 'unknown'."""
+def _head(start) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start or os.getcwd(),
-                             capture_output=True, text=True, timeout=10, check=True)
-        return out.stdout.strip() or "unknown"
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True,
+                             text=True, timeout=10, check=True)
+        return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+
+
+def git_commit(start: str | os.PathLike | None = None) -> str:
+    """HEAD commit of the git work tree containing ``start``, or 'unknown' outside git.
+
+    Default: the source checkout this package runs from (the code that made the file), else the
+    current directory (the workflow's checkout when the package is installed from a wheel).
+    """
+    starts = [start] if start is not None else [Path(__file__).resolve().parent, os.getcwd()]
+    for s in starts:
+        if Path(s).is_dir() and (commit := _head(s)):
+            return commit
+    return "unknown"
 
 
 def config_json(config: dict) -> str:
@@ -95,6 +109,8 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
             enc[name] = {"_FillValue": None}
         elif var.dtype.kind in "fiu" and var.ndim > 0:
             enc[name] = {"zlib": True, "complevel": 4}
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a job killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
@@ -112,3 +128,30 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"no such NetCDF file: {path}")
     return xr.load_dataset(path, engine="netcdf4")
+
+
+class IncompatibleFileError(ValueError):
+    """A NetCDF file lacks what its reader needs (older or foreign version of the contract)."""
+
+
+def require(ds: xr.Dataset, variables=(), attrs=(), dims=(), path=None,
+            what: str = "the reader") -> xr.Dataset:
+    """Check ``ds`` has ``variables`` (data or coordinates), ``dims`` and global ``attrs``.
+
+    Raises IncompatibleFileError naming the file, every missing item, the version that wrote the
+    file and this version. Returns ``ds`` unchanged.
+    """
+    missing = {
+        "variables": [v for v in variables if v not in ds.variables],
+        "dimensions": [d for d in dims if d not in ds.dims],
+        "attributes": [a for a in attrs if a not in ds.attrs],
+    }
+    parts = [f"missing {kind} {names}" for kind, names in missing.items() if names]
+    if parts:
+        where = path or ds.encoding.get("source") or "dataset"
+        made = ds.attrs.get("source", "an unknown (older) version")
+        raise IncompatibleFileError(
+            f"{where}: {what} needs what this file does not have: {'; '.join(parts)}. The file "
+            f"was written by {made}, this is deltann {__version__}; regenerate it with the "
+            "current version (e.g. snakemake --forcerun aggregate).")
+    return ds

@@ -24,7 +24,7 @@ from .targets import get_target, target_mean
 from .train import TrainConfig, subspace_overlap, train
 
 __all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
-           "aggregate", "VAR_ATTRS"]
+           "aggregate", "VAR_ATTRS", "TIMING_VARS"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,10 @@ VAR_ATTRS = {
     "vec_hard_overlap": ("squared overlap of the eigenvector with the hard subspace", "1"),
     "lambda_min": ("lowest Hessian eigenvalue", "1"),
 }
+
+
+# Wall-clock measurements: the only data variables that differ between reruns of the same config.
+TIMING_VARS = ("train_seconds",)
 
 
 def _attrs(name):
@@ -262,9 +266,10 @@ def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
     if hessian_sets:
         ds = xr.merge([ds, _stack(hessian_sets.items(), axes)], compat="override", join="outer")
     ds = _label(ds)
+    entropy = "\n".join(f"{run_id(p)}: {train_sets[p].attrs.get('seed_entropy', 'unknown')}"
+                        for p in expand(config_slice))  # every run's seeds, in grid order
     ds.attrs.update(provenance_attrs(f"deltann sweep {config_slice['experiment']}",
-                                     dict(config_slice), "per-run (see run files)",
-                                     "deltann.pipeline.aggregate"))
+                                     dict(config_slice), entropy, "deltann.pipeline.aggregate"))
     ds.attrs["experiment"] = config_slice["experiment"]
     return ds
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -38,17 +39,28 @@ def setup_logging(path: str | None = None, level: int = logging.INFO) -> logging
     return logging.getLogger("deltann")
 
 
+def _terminate(signum, frame):
+    """SIGTERM (scheduler, Ctrl-C of the group, snakemake) -> SystemExit, so cleanup code runs."""
+    raise SystemExit(128 + signum)
+
+
 def run_script(smk, body: Callable[[], None]) -> None:
     """Run a workflow script body with logging to smk.log[0] and BLAS pinned to smk.threads.
 
     Exceptions are logged with traceback (so --show-failed-logs shows them) and re-raised.
+    SIGTERM becomes SystemExit: a half-written output's temporary file is removed and the log says
+    the job was terminated (outputs only ever appear complete, see ``io.write_netcdf``).
     """
+    signal.signal(signal.SIGTERM, _terminate)
     log = setup_logging(smk.log[0] if len(smk.log) else None)
     pools = pin_blas_threads(smk.threads)
     log.info("rule %s, wildcards %s, threads %d, BLAS pools %s", smk.rule, dict(smk.wildcards),
              smk.threads, pools)
     try:
         body()
+    except SystemExit as err:
+        log.error("rule %s terminated (exit status %s); no output written", smk.rule, err.code)
+        raise
     except Exception:
         log.exception("rule %s failed", smk.rule)
         raise

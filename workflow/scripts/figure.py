@@ -8,7 +8,7 @@ cfg = snakemake.params.cfg
 run_script(
     snakemake,
     lambda: save(
-        draw(cfg["kind"], read_netcdf(snakemake.input.sweep), cfg),
+        draw(cfg["kind"], read_netcdf(snakemake.input.sweep), cfg, path=snakemake.input.sweep),
         snakemake.output.png,
         snakemake.output.pdf,
     ),

@@ -1,6 +1,8 @@
 """Figures: one module per kind, each ``draw(ds, fig_cfg) -> matplotlib Figure`` from NetCDF data.
 
 Figures never train or diagonalise anything; they read ``sweep.nc`` (an ``xr.Dataset``).
+Each module declares ``REQUIRES = {"variables": ..., "dims": ..., "attrs": ...}``, checked by
+``draw`` before drawing.
 """
 
 from __future__ import annotations
@@ -25,12 +27,19 @@ def module_path(kind: str) -> str:
     return str(Path(__file__).with_name(f"{kind}.py"))
 
 
-def draw(kind: str, ds, fig_cfg: dict):
-    """Draw figure ``kind`` from sweep dataset ``ds`` with options ``fig_cfg``."""
+def draw(kind: str, ds, fig_cfg: dict, path=None):
+    """Draw figure ``kind`` from sweep dataset ``ds`` with options ``fig_cfg``.
+
+    First checks ``ds`` has what the kind needs (its module's ``REQUIRES``); a file from an older
+    or incompatible version fails with an ``io.IncompatibleFileError`` naming what is missing.
+    """
+    from ..io import require
     from .style import apply_style
 
+    mod = _module(kind)
+    require(ds, **mod.REQUIRES, path=path, what=f"figure kind {kind!r}")
     apply_style()
-    return _module(kind).draw(ds, fig_cfg)
+    return mod.draw(ds, fig_cfg)
 
 
 def save(fig, *paths) -> None:

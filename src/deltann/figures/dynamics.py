@@ -7,6 +7,13 @@ import numpy as np
 
 from .style import PALETTE, describe, nearest, select
 
+REQUIRES = {
+    "variables": ("train_risk", "test_risk", "grad_norm", "hard_overlap", "easy_overlap",
+                  "diverged", "diverged_step", "step"),
+    "dims": ("delta", "seed", "step"),
+    "attrs": ("experiment",),
+}
+
 
 def draw(ds, cfg):
     sub = select(ds, cfg.get("select", {}), keep=("delta", "seed"))

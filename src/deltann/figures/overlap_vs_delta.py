@@ -7,6 +7,11 @@ import matplotlib.pyplot as plt
 from .style import PALETTE, describe, last_finite, select
 
 MARKERS = "osD^v<>"
+REQUIRES = {
+    "variables": ("hard_overlap", "diverged", "step"),
+    "dims": ("m", "d", "delta", "seed", "step"),
+    "attrs": ("experiment",),
+}
 
 
 def draw(ds, cfg):

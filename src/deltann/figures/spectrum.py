@@ -7,6 +7,12 @@ import numpy as np
 
 from .style import describe, nearest, select
 
+REQUIRES = {
+    "variables": ("eigval", "vec_eigval", "vec_hard_overlap", "hstep"),
+    "dims": ("delta", "hstep", "eig", "vec"),
+    "attrs": ("experiment",),
+}
+
 
 def draw(ds, cfg):
     if "eigval" not in ds:
@@ -24,6 +30,7 @@ def draw(ds, cfg):
     shown = nearest(deltas, cfg.get("deltas") or [deltas.min(), deltas.max()])
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 1, 3.6), squeeze=False,
                              layout="constrained")
+    sc = None
     for ax, dl in zip(axes[0], shown, strict=True):
         r = sub.sel(delta=dl, hstep=step)
         ev = r["eigval"].values
@@ -44,6 +51,7 @@ def draw(ds, cfg):
         ax.set_ylabel("density")
         ax.set_title(f"δ={dl:g}, step {step}: λ_min={ev.min():.3g}")
         ax.legend(loc="upper right")
-    fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")
+    if sc is not None:  # at least one panel has a spectrum
+        fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")
     fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}, seed 0")
     return fig
