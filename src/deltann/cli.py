@@ -42,12 +42,45 @@ def _provenance(args) -> int:
     return 0
 
 
+def _threshold(args) -> int:
+    import logging
+
+    from .theory.threshold import delta_nn
+    from .train import TrainConfig
+
+    if not args.json:
+        logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stderr)
+    cfg = TrainConfig(steps=args.steps, lr=args.lr, schedule=args.schedule)
+    res = delta_nn(args.target, args.activation, args.loss, args.width, d=args.d, cfg=cfg,
+                   seeds=args.seeds, noise=args.noise)
+    if args.json:
+        print(json.dumps(res.as_dict()))
+    else:
+        fmt = lambda v: "not defined" if v is None else f"{v:.4g}"  # noqa: E731
+        print(f"delta_alg = {fmt(res.delta_alg)}")
+        print(f"delta_NN  = {fmt(res.delta_nn)}   ({res.reason})")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="deltann", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("targets", help="list registered targets (easy/hard latent directions)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_targets)
+    p = sub.add_parser("threshold", help="delta_alg and delta_NN of one architecture (theory)")
+    p.add_argument("--target", required=True, choices=list(TARGETS))
+    p.add_argument("--activation", default="softplus")
+    p.add_argument("--loss", default="square")
+    p.add_argument("--width", type=int, default=2, help="hidden units m")
+    p.add_argument("--noise", type=float, default=0.0, help="label noise sd")
+    p.add_argument("--d", type=int, default=400, help="dimension of the second-phase point")
+    p.add_argument("--steps", type=int, default=50, help="projected-GD steps (first phase)")
+    p.add_argument("--lr", type=float, default=0.2)
+    p.add_argument("--schedule", default="both", choices=["both", "first_layer", "two_timescale"])
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.set_defaults(func=_threshold)
     p = sub.add_parser("provenance", help="print the provenance attributes of an output file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")

@@ -106,12 +106,19 @@ class TrainResult:
 
 
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
-          rng: np.random.Generator, progress_seconds: float = 10.0) -> TrainResult:
-    """Run full-batch GD on ``data`` from a fresh init drawn with ``rng``."""
+          rng: np.random.Generator, progress_seconds: float = 10.0,
+          frozen: np.ndarray | None = None) -> TrainResult:
+    """Run full-batch GD on ``data`` from a fresh init drawn with ``rng``.
+
+    frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
+    and every W step are projected onto their orthogonal complement, W <- W (I - U U^T).
+    """
     dtype = np.dtype(cfg.dtype)
     X, y = data.X.astype(dtype, copy=False), data.y.astype(dtype, copy=False)
     theta = data.theta
     p = init_params(m, data.d, cfg, rng)
+    if frozen is not None and frozen.size:
+        p.W -= (p.W @ frozen) @ frozen.T
     p.W = p.W.astype(dtype)
     p.a = p.a.astype(dtype)
     eta_w, eta_a, eta_c = cfg.learning_rates(m)
@@ -155,6 +162,8 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
                          t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec - 1])), now - t0)
         if t == cfg.steps:
             break
+        if frozen is not None and frozen.size:
+            g.W -= (g.W @ frozen) @ frozen.T
         p.W -= eta_w * g.W
         if eta_a:
             p.a -= eta_a * g.a
