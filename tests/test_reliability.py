@@ -8,6 +8,7 @@ or a crashed node would) and rerun it.
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from deltann import __version__
+from deltann import __version__, runner
 from deltann import hessian as hess
 from deltann.cli import main as cli_main
 from deltann.config import validate_config
@@ -37,6 +38,7 @@ from deltann.io import (
     write_netcdf,
 )
 from deltann.pipeline import TIMING_VARS, aggregate, hessian_run, train_run
+from deltann.runner import run_script
 from deltann.sweep import parse_run_id
 from deltann.workflow import Layout
 
@@ -216,6 +218,45 @@ def test_stale_temp_file_of_a_killed_writer_is_removed(diverged_sweep, tmp_path)
     stale.write_bytes(b"half a file")
     write_netcdf(diverged_sweep, tmp_path / "s.nc")
     assert [p.name for p in tmp_path.iterdir()] == ["s.nc"]
+
+
+def test_sigterm_during_write_leaves_old_file_and_no_temp(diverged_sweep, tmp_path, monkeypatch):
+    path = write_netcdf(diverged_sweep, tmp_path / "s.nc")
+    before = path.read_bytes()
+    real = xr.Dataset.to_netcdf
+
+    def killed_mid_write(self, tmp, **kw):
+        Path(tmp).write_bytes(b"half a file")
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered here; run_script's handler -> SystemExit
+        return real(self, tmp, **kw)
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", killed_mid_write)
+    old = signal.signal(signal.SIGTERM, runner._terminate)  # as installed by run_script
+    try:
+        with pytest.raises(SystemExit) as info:
+            write_netcdf(diverged_sweep, path)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert info.value.code == 128 + signal.SIGTERM
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.nc"]
+
+
+def test_run_script_logs_termination(tmp_path):
+    class Smk:
+        log = [str(tmp_path / "job.log")]
+        threads, rule, wildcards = 1, "train", {"run": "r"}
+
+    old = signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(SystemExit):
+            run_script(Smk(), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        for h in logging.getLogger().handlers[:]:
+            h.close()
+            logging.getLogger().removeHandler(h)
+    text = (tmp_path / "job.log").read_text()
+    assert "rule train terminated (exit status 143); no output written" in text
 
 
 def test_provenance_cli_reports_missing_attributes(tmp_path, capsys):
