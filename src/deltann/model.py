@@ -20,7 +20,7 @@ from .losses import Loss
 
 __all__ = [
     "Params", "forward", "risk", "value_and_grad", "gradient", "kernel", "hvp",
-    "hessian_W", "hessian", "PARAM_BLOCKS",
+    "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS",
 ]
 
 PARAM_BLOCKS = ("W", "a", "c")
@@ -141,9 +141,13 @@ def hvp(p: Params, X, y, act: Activation, loss: Loss, v: Params) -> Params:
 
 def hessian_W(p: Params, X, y, act: Activation, loss: Loss) -> np.ndarray:
     """Dense W-block Hessian (1/n) sum_i K_i (x) x_i x_i^T, shape (m d, m d), float64."""
+    return kron_hessian(kernel(p, X, y, act, loss), X)
+
+
+def kron_hessian(K: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """(1/n) sum_i K_i (x) x_i x_i^T for kernels K (n, m, m) and samples X (n, d): (m d, m d)."""
     n, d = X.shape
-    m = p.m
-    K = kernel(p, X, y, act, loss)
+    m = K.shape[1]
     H = np.empty((m * d, m * d))
     for j in range(m):  # loop over m(m+1)/2 blocks only; each block is one GEMM over samples
         for l in range(j, m):
