@@ -70,7 +70,7 @@ def slurm_run(slurm_available, tmp_path_factory):
     d = tmp_path_factory.mktemp("slurm_run")
     # Init-seconds 2: first status poll after 2 s instead of 40 (test speed only).
     text, secs = _smk(d, "--workflow-profile", str(ROOT / "profiles" / "slurm"),
-                      "--slurm-init-seconds-before-status-checks", "2", timeout=1200)
+                      "--slurm-init-seconds-before-status-checks", "2", timeout=600)
     print(f"snakemake on SLURM: {secs:.0f} s")
     return d, text
 
