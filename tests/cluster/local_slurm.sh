@@ -308,18 +308,20 @@ cmd_status() {
 }
 
 cmd_smoke() {
-    local t0=$SECONDS id state
+    local t0=$SECONDS id state=
     mkdir -p "$DIR/log"
-    id=$(sbatch --parsable --wait --job-name=deltann-smoke --output="$DIR/log/smoke-%j.out" \
-        -t 2 --mem 100 --wrap 'hostname; srun -n1 true') || die "smoke job failed"
+    id=$(sbatch --parsable --job-name=deltann-smoke --output="$DIR/log/smoke-%j.out" \
+        -t 2 --mem 100 --wrap 'hostname; srun -n1 true') || die "sbatch failed"
     id=${id%%;*}
-    grep -q . "$DIR/log/smoke-$id.out" || die "smoke job $id wrote nothing"
-    state_completed() {
+    # Poll sacct ourselves (sbatch --wait backs off to 10 s between polls).
+    job_done() {
         state=$(sacct -X -n -P -j "$id" -o State 2>/dev/null | head -n1)
-        [[ $state == COMPLETED ]]
+        [[ $state =~ ^(COMPLETED|FAILED|CANCELLED|TIMEOUT|OUT_OF_MEMORY|NODE_FAIL) ]]
     }
-    wait_for 30 "sacct record of job $id" state_completed
-    log "smoke job $id COMPLETED (in sacct) in $((SECONDS - t0)) s"
+    wait_for 60 "smoke job $id to finish (in sacct)" job_done
+    [[ $state == COMPLETED ]] || die "smoke job $id ended $state: $(cat "$DIR/log/smoke-$id.out")"
+    grep -q . "$DIR/log/smoke-$id.out" || die "smoke job $id wrote nothing"
+    log "smoke job $id COMPLETED (sbatch + nested srun, recorded in sacct) in $((SECONDS - t0)) s"
 }
 
 case ${1:-} in
