@@ -44,7 +44,7 @@ def test_run_files_sweep_and_figures_exist(run_dir):
     res = run_dir / "results"
     assert len(list((res / "ci" / "train").glob("*.nc"))) == 4  # 2 deltas x 2 seeds
     assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 4
-    for fig in ("overlap_vs_delta", "dynamics", "spectrum"):
+    for fig in ("overlap_vs_delta", "dynamics", "spectrum", "bbp"):
         png, pdf = res / "figures" / f"{fig}.png", res / "figures" / f"{fig}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
@@ -73,6 +73,17 @@ def test_sweep_nc_is_labelled_and_sane(run_dir):
     eig = ds["eigval"].squeeze()  # (delta, seed, hstep, eig): all 2 * 20 eigenvalues, ascending
     assert eig.sizes["eig"] == 40 and np.all(np.diff(eig.values, axis=-1) >= -1e-12)
     np.testing.assert_allclose(ds["vec_eigval"].squeeze().values, eig.values[..., :5])
+
+
+def test_theory_nc_is_labelled(run_dir):
+    ds = xr.load_dataset(run_dir / "results" / "ci" / "theory.nc")
+    assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 1
+    for name in ("th_edge", "th_mu_edge", "th_lambda", "th_overlap2", "sim_lambda",
+                 "sim_overlap2", "delta_nn", "delta_alg"):
+        assert "long_name" in ds[name].attrs, name
+    assert ds["delta_alg"].item() == pytest.approx(0.5, abs=1e-9)  # y = z^2
+    assert "unbounded" in ds.attrs["reasons"]  # z2 + softplus: theory not applicable, said so
+    assert np.all(np.isnan(ds["th_edge"]))
 
 
 def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):

@@ -136,6 +136,11 @@ def _semantic_errors(cfg: dict):
             continue
         exp = exps[src]
         axes = axis_values(exp)
+        if fig["kind"] == "bbp":
+            if not exp["theory"]["enabled"]:
+                yield (f"figures.{name}: a bbp figure needs theory curves, but "
+                       f"experiments.{src}.theory.enabled is false")
+            axes["d"], axes["delta"] = list(exp["theory"]["d"]), list(exp["theory"]["deltas"])
         for ax, val in fig.get("select", {}).items():
             if val not in axes[ax]:
                 yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import resources
-from .figures import module_path
+from .figures import THEORY_KINDS, module_path
 from .sweep import expand, parse_run_id, run_id
 
 __all__ = ["Layout"]
@@ -53,6 +53,15 @@ class Layout:
     def sweep_file(self, exp: str) -> str:
         return self.path(exp, "sweep.nc")
 
+    def theory_file(self, exp: str) -> str:
+        return self.path(exp, "theory.nc")
+
+    def figure_data(self, fig: str) -> str:
+        """The one NetCDF a figure reads: theory.nc for theory kinds, else sweep.nc."""
+        f = self.config["figures"][fig]
+        theory = f["kind"] in THEORY_KINDS
+        return self.theory_file(f["experiment"]) if theory else self.sweep_file(f["experiment"])
+
     def figure_files(self, fig: str) -> list[str]:
         return [self.path("figures", f"{fig}.{ext}") for ext in ("png", "pdf")]
 
@@ -61,6 +70,8 @@ class Layout:
 
     def all_targets(self) -> list[str]:
         out = [self.sweep_file(e) for e in self.config["experiments"]]
+        out += [self.theory_file(e) for e, x in self.config["experiments"].items()
+                if x["theory"]["enabled"]]
         for fig in self.config["figures"]:
             out += self.figure_files(fig)
         return out

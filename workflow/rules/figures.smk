@@ -1,6 +1,6 @@
 rule figure:
     input:
-        sweep=lambda w: LAYOUT.sweep_file(config["figures"][w.fig]["experiment"]),
+        data=lambda w: LAYOUT.figure_data(w.fig),
         module=lambda w: LAYOUT.figure_module(w.fig),
     output:
         png=f"{R}/figures/{{fig}}.png",

@@ -10,9 +10,11 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-__all__ = ["FIGURE_KINDS", "draw", "module_path", "save"]
+__all__ = ["FIGURE_KINDS", "THEORY_KINDS", "draw", "module_path", "save"]
 
-FIGURE_KINDS = ("overlap_vs_delta", "dynamics", "spectrum")
+FIGURE_KINDS = ("overlap_vs_delta", "dynamics", "spectrum", "bbp")
+# kinds drawn from theory.nc instead of sweep.nc
+THEORY_KINDS = ("bbp",)
 
 
 def _module(kind: str):

@@ -1,0 +1,19 @@
+rule theory:
+    output:
+        f"{R}/{{exp}}/theory.nc",
+    log:
+        f"{R}/logs/{{exp}}/theory.log",
+    benchmark:
+        f"{R}/benchmarks/{{exp}}/theory.tsv"
+    conda:
+        "../../environment.yml"
+    threads: BLAS_THREADS
+    resources:
+        mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=60,
+    params:
+        cfg=lambda w: LAYOUT.exp_slice(w.exp),
+    message:
+        "Theory curves {wildcards.exp}"
+    script:
+        "../scripts/theory.py"
