@@ -17,6 +17,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/hessian.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/thresholds.smk"
 include: "workflow/rules/figures.smk"
 
 

@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     p.add_argument("--width", type=int, default=2, help="hidden units m")
     p.add_argument("--noise", type=float, default=0.0, help="label noise sd")
     p.add_argument("--d", type=int, default=400, help="dimension of the second-phase point")
-    p.add_argument("--steps", type=int, default=50, help="projected-GD steps (first phase)")
+    p.add_argument("--steps", type=int, default=200, help="projected-GD steps (first phase)")
     p.add_argument("--lr", type=float, default=0.2)
     p.add_argument("--schedule", default="both", choices=["both", "first_layer", "two_timescale"])
     p.add_argument("--seeds", type=int, default=1)

@@ -56,6 +56,12 @@ class Layout:
     def theory_file(self, exp: str) -> str:
         return self.path(exp, "theory.nc")
 
+    def thresholds_file(self) -> str:
+        return self.path("thresholds.nc")
+
+    def thresholds_slice(self) -> dict:
+        return {"base_seed": self.config["base_seed"], **self.config["thresholds"]}
+
     def figure_data(self, fig: str) -> str:
         """The one NetCDF a figure reads: theory.nc for theory kinds, else sweep.nc."""
         f = self.config["figures"][fig]
@@ -72,6 +78,8 @@ class Layout:
         out = [self.sweep_file(e) for e in self.config["experiments"]]
         out += [self.theory_file(e) for e, x in self.config["experiments"].items()
                 if x["theory"]["enabled"]]
+        if self.config["thresholds"]["enabled"]:
+            out.append(self.thresholds_file())
         for fig in self.config["figures"]:
             out += self.figure_files(fig)
         return out
