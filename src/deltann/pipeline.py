@@ -18,7 +18,7 @@ from .activations import get_activation
 from .data import Dataset, make_dataset, seed_sequence
 from .io import provenance_attrs
 from .losses import get_loss
-from .model import Params
+from .model import Params, kernel
 from .sweep import SWEEP_AXES, Point, axis_values, expand, run_id
 from .targets import get_target, target_mean
 from .train import TrainConfig, subspace_overlap, train
@@ -68,6 +68,12 @@ VAR_ATTRS = {
     "vec_overlap": ("squared overlap <v_j, theta_a>^2 of eigenvector block j with theta_a", "1"),
     "vec_hard_overlap": ("squared overlap of the eigenvector with the hard subspace", "1"),
     "lambda_min": ("lowest Hessian eigenvalue", "1"),
+    "th_edge": ("theory: lower bulk edge (empirical kernel law at this point)", "1"),
+    "th_lambda": ("theory: outlier eigenvalue along the hard directions (NaN: none)", "1"),
+    "th_overlap2": ("theory: squared overlap of the outlier eigenvector with the hard subspace",
+                    "1"),
+    "th_lam": ("eigenvalue grid of the theory density", "1"),
+    "th_density": ("theory: bulk eigenvalue density on th_lam", "1"),
 }
 
 
@@ -180,6 +186,9 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
     eig = np.full((S, n_eig), np.nan)
     veig = np.full((S, n_vecs), np.nan)
     vov = np.full((S, n_vecs, p.m, target.k), np.nan)
+    n_grid = int(hc["theory_grid"]) if hc["theory"] else 0
+    th = {k: np.full(S, np.nan) for k in ("th_edge", "th_lambda", "th_overlap2")}
+    th_lam, th_dens = np.full((S, n_grid), np.nan), np.full((S, n_grid), np.nan)
     for i, step in enumerate(snaps):
         W = train_ds["W_snapshot"].values[i]
         if not np.all(np.isfinite(W)):
@@ -195,6 +204,12 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
         eig[i, : len(spec.eigvals)] = spec.eigvals[:n_eig]
         veig[i] = spec.eigvals[:n_vecs]
         vov[i] = hess.eigvec_overlaps(spec.eigvecs[:, :n_vecs], data.theta, p.m)
+        if n_grid and hc["block"] == "W":
+            ov = _theory_overlay(par, data, p, act, loss, spec.eigvals, n_grid)
+            if ov is not None:
+                for k in th:
+                    th[k][i] = ov[k]
+                th_lam[i], th_dens[i] = ov["lam"], ov["density"]
     hard = list(target.hard)
     ds = xr.Dataset(
         {
@@ -202,6 +217,9 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
             "vec_overlap": (("hstep", "vec", "neuron", "latent"), vov),
             "vec_hard_overlap": (("hstep", "vec"), vov[..., hard].sum(axis=(2, 3))),
             "lambda_min": ("hstep", eig[:, 0]),
+            **({k: ("hstep", v) for k, v in th.items()} if n_grid else {}),
+            **({"th_lam": (("hstep", "grid"), th_lam), "th_density": (("hstep", "grid"), th_dens)}
+               if n_grid else {}),
         },
         coords={"hstep": snaps, "eig": np.arange(n_eig), "vec": np.arange(n_vecs),
                 "neuron": np.arange(p.m), "latent": np.arange(target.k)},
@@ -212,6 +230,35 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
     ds.attrs.update(_run_attrs(name, p))
     ds.attrs["hessian_block"] = hc["block"]
     return _label(ds)
+
+
+def _theory_overlay(par, data, p: Point, act, loss, eigvals, n_grid):
+    """Deterministic-equivalent density, edge and outlier for the empirical law of (K_i, z_i) at
+    this point (z: hard coordinates), on a grid spanning the spectrum; None when not applicable.
+
+    At a GD point W carries a small hard component, so the hardness condition E[z B] = 0 holds
+    only approximately: the overlay is the theory of the point, drawn next to its histogram.
+    """
+    from .theory.network import applicability
+    from .theory.spectrum import KernelLaw, SolveError, bulk_density, outlier
+
+    why = applicability(p.target, p.activation, p.loss)
+    if why:
+        log.info("%s: no theory overlay (%s)", run_id(p), why)
+        return None
+    target = get_target(p.target)
+    law = KernelLaw.empirical(kernel(par, data.X, data.y, act, loss),
+                              data.X @ data.theta[:, list(target.hard)])
+    span = eigvals[-1] - eigvals[0]
+    lam = np.linspace(eigvals[0] - 0.05 * span, eigvals[-1] + 0.05 * span, n_grid)
+    try:
+        r = outlier(law, p.delta)
+        dens = bulk_density(lam, law, p.delta, eta=1e-3 * span)
+    except SolveError as err:
+        log.warning("%s: theory overlay failed: %s", run_id(p), err)
+        return None
+    return {"th_edge": r.edge, "th_lambda": r.lam, "th_overlap2": r.overlap2, "lam": lam,
+            "density": dens}
 
 
 def _method(hc: Mapping, size: int) -> str:

@@ -47,6 +47,14 @@ def draw(ds, cfg):
         sc = ax.scatter(low[ok], np.zeros(ok.sum()), c=ov[ok], cmap="viridis", vmin=0, vmax=1,
                         marker="|", s=400, linewidths=2, zorder=3,
                         label=f"lowest {ok.sum()} (colour: overlap²)")
+        if "th_density" in r and np.isfinite(r["th_density"]).any():
+            ax.plot(r["th_lam"], r["th_density"], color="#D55E00", lw=1.5,
+                    label="theory density (empirical kernel law)")
+            ax.axvline(float(r["th_edge"]), color="#D55E00", ls="--", lw=1, label="theory edge")
+            if np.isfinite(float(r["th_lambda"])):
+                ax.plot(float(r["th_lambda"]), 0, marker="^", color="#D55E00", ms=10,
+                        clip_on=False, zorder=4,
+                        label=f"theory outlier (overlap² {float(r['th_overlap2']):.2f})")
         ax.set_xlabel(r"Hessian eigenvalue $\lambda$ (first-layer block)")
         ax.set_ylabel("density")
         ax.set_title(f"δ={dl:g}, step {step}: λ_min={ev.min():.3g}")

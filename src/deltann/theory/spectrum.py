@@ -218,21 +218,37 @@ def solve_real(lam: float, law: KernelLaw, delta: float, er: EdgeResult | None =
     return g, B
 
 
+def _im_psd(g, tol=1e-12) -> bool:
+    """Im g = (g - g^H) / 2i is positive semidefinite (the physical branch for Im lam > 0)."""
+    return bool(np.min(np.linalg.eigvalsh((g - g.conj().T) / 2j)) > -tol)
+
+
 def bulk_density(lams, law: KernelLaw, delta: float, eta: float = 1e-3, alpha: float = 0.5,
                  tol: float = 1e-10, maxit: int = 20000) -> np.ndarray:
-    """rho(lam) = Im tr g(lam + i eta) / (pi m) by damped iteration, warm-started along ``lams``."""
+    """rho(lam) = Im tr g(lam + i eta) / (pi m), warm-started along ``lams``.
+
+    Each point: complex Newton from the previous solution, accepted when it converges to a g
+    with Im g >= 0; otherwise the damped iteration g <- (1-a) g + a (Phi(g) - lam)^{-1}.
+    Raises SolveError where neither converges.
+    """
     m = law.m
     out = np.empty(len(lams))
     g = 1j * np.eye(m)
     for i, lam in enumerate(np.asarray(lams, dtype=float)):
         z = lam + 1j * eta
-        for _ in range(maxit):
-            P, _ = phi(g, law, delta)
-            g_new = (1 - alpha) * g + alpha * np.linalg.inv(P - z * np.eye(m))
-            if np.abs(g_new - g).max() < tol:
-                g = g_new
-                break
-            g = g_new
+        g_new, _, ok = _newton(g, z, law, delta, tol=tol)
+        if not (ok and _im_psd(g_new)):
+            g_new = g if _im_psd(g) else 1j * np.eye(m)
+            for _ in range(maxit):
+                P, _ = phi(g_new, law, delta)
+                g_next = (1 - alpha) * g_new + alpha * np.linalg.inv(P - z * np.eye(m))
+                done = np.abs(g_next - g_new).max() < tol
+                g_new = g_next
+                if done:
+                    break
+            else:
+                raise SolveError(f"bulk density: no convergence at lam={lam:g} (eta={eta:g})")
+        g = g_new
         out[i] = max(np.trace(g).imag / (np.pi * m), 0.0)
     return out
 
