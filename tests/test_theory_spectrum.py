@@ -91,6 +91,9 @@ def test_delta_alg_table(target, noise, expected, tol):
     assert delta_alg(target, noise).value == pytest.approx(expected, abs=tol)
 
 
-def test_delta_alg_not_computed_says_why():
+def test_delta_alg_multi_index():
+    """y = z1 z2: no first-order signal (E[z|y] = 0 by z -> -z), second order not reported;
+    staircase z1 + z1 z2 + z1 z2 z3 with z1 known: z2 is first-order visible, so delta_alg = 0."""
     r = delta_alg("z1z2")
-    assert r.value is None and "hard directions" in r.reason
+    assert r.value is None and "not reported" in r.reason
+    assert delta_alg("staircase3").value == 0.0
