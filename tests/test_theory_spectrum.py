@@ -92,8 +92,25 @@ def test_delta_alg_table(target, noise, expected, tol):
 
 
 def test_delta_alg_multi_index():
-    """y = z1 z2: no first-order signal (E[z|y] = 0 by z -> -z), second order not reported;
-    staircase z1 + z1 z2 + z1 z2 z3 with z1 known: z2 is first-order visible, so delta_alg = 0."""
-    r = delta_alg("z1z2")
-    assert r.value is None and "not reported" in r.reason
+    """y = z1 z2: no first-order signal (E[z|y] = 0 by z -> -z); second order from the exact law
+    p(y) = K0(|y|)/pi, E[z1^2|y] = |y| K1/K0: G has fixed eigenvectors (1, +-1), so
+    delta_alg = 1 / E[(a(y) - 1 + y)^2] = 0.59375. Staircase z1 + z1 z2 + z1 z2 z3 with z1 known:
+    z2 is first-order visible, so delta_alg = 0."""
+    assert delta_alg("z1z2").value == pytest.approx(0.59375, abs=1e-4)
     assert delta_alg("staircase3").value == 0.0
+
+
+def test_product_conditional_law_is_normalised():
+    from scipy.integrate import quad
+
+    from deltann.targets import get_target
+
+    cond = get_target("z1z2").conditional
+    for moment, expected in [(lambda p, M2, y: p, 1.0), (lambda p, M2, y: p * M2[0, 0], 1.0),
+                             (lambda p, M2, y: p * y * y, 1.0)]:
+        def f(y, moment=moment):
+            p, _, M2 = cond(np.array([y]))
+            return moment(p[0], M2[0], y)
+
+        total = quad(f, -np.inf, 0, limit=200)[0] + quad(f, 0, np.inf, limit=200)[0]
+        assert total == pytest.approx(expected, abs=1e-8)

@@ -31,6 +31,10 @@ class Target:
     hard: tuple[int, ...]
     bounded: bool
     formula: str
+    # Optional exact law of the hard coordinates given y (noise-free, no easy coordinates):
+    # y (N,) -> (p(y) (N,), E[z | y] (N, k), E[z z^T | y] (N, k, k)), for delta_alg when the
+    # level sets are continuous curves (k_hard > 1).
+    conditional: Callable[[np.ndarray], tuple] | None = None
 
     def __call__(self, z: np.ndarray, eps: np.ndarray | None = None, noise: float = 0.0):
         """y = g(z) + noise * eps; z (n, k), eps (n,) standard normal."""
@@ -45,8 +49,22 @@ class Target:
         return y
 
 
-def _t(name, k, g, easy, hard, bounded, formula):
-    return Target(name, k, g, tuple(easy), tuple(hard), bounded, formula)
+def _t(name, k, g, easy, hard, bounded, formula, conditional=None):
+    return Target(name, k, g, tuple(easy), tuple(hard), bounded, formula, conditional)
+
+
+def _product_conditional(y):
+    """y = z1 z2: p(y) = K0(|y|)/pi, E[z|y] = 0, E[z1^2|y] = E[z2^2|y] = |y| K1(|y|)/K0(|y|),
+    E[z1 z2|y] = y (from int_0^inf z exp(-z^2/2 - y^2/(2 z^2)) dz = |y| K1(|y|))."""
+    from scipy.special import k0, k0e, k1e
+
+    y = np.asarray(y, dtype=float)
+    ay = np.abs(y)
+    a = ay * k1e(ay) / k0e(ay)
+    M2 = np.empty(y.shape + (2, 2))
+    M2[..., 0, 0] = M2[..., 1, 1] = a
+    M2[..., 0, 1] = M2[..., 1, 0] = y
+    return k0(ay) / np.pi, np.zeros(y.shape + (2,)), M2
 
 
 _REGISTRY = [
@@ -61,7 +79,8 @@ _REGISTRY = [
     _t("linear", 1, lambda z: z[:, 0], [0], [], False, "y = z"),
     _t("tanh", 1, lambda z: np.tanh(z[:, 0]), [0], [], True, "y = tanh(z)"),
     _t("z1_plus_z2sq", 2, lambda z: z[:, 0] + z[:, 1] ** 2, [0], [1], False, "y = z1 + z2^2"),
-    _t("z1z2", 2, lambda z: z[:, 0] * z[:, 1], [], [0, 1], False, "y = z1 z2"),
+    _t("z1z2", 2, lambda z: z[:, 0] * z[:, 1], [], [0, 1], False, "y = z1 z2",
+       _product_conditional),
     _t("staircase3", 3, lambda z: z[:, 0] + z[:, 0] * z[:, 1] + z[:, 0] * z[:, 1] * z[:, 2],
        [0], [1, 2], False, "y = z1 + z1 z2 + z1 z2 z3"),
 ]

@@ -42,8 +42,10 @@ def delta_alg(target: str | Target, noise: float = 0.0, tol: float = 1e-8,
     With G = E[z_h z_h^T | y, z_easy] - I (k_h x k_h): delta_alg = 0 if E[z_h | y, z_easy] != 0,
     else 1 / rho(F), F(M) = E[G M G] on symmetric M (for k_h = 1: 1 / E[G^2]). Conditional
     moments: exact level sets for k_h = 1 without noise, the Gaussian likelihood with noise. For
-    k_h > 1 without noise only the first-order test is made (equal-mass bins of y, ``bins`` per
-    easy node, nodes with equal y kept together); the second-order value is not reported.
+    k_h > 1 without noise: the first-order test by equal-mass bins of y (``bins`` per easy node,
+    nodes with equal y kept together), and the second order from the target's exact conditional
+    law (``Target.conditional``) where it has one; otherwise not reported (binning does not
+    converge on continuous level sets).
     """
     t = get_target(target) if isinstance(target, str) else target
     if not t.hard:
@@ -73,14 +75,36 @@ def delta_alg(target: str | Target, noise: float = 0.0, tol: float = 1e-8,
         return AlgThreshold(0.0, f"E[z | y] != 0 (E[|E[z|y]|^2] = {first:.3g}): first-order "
                                  "learnable, delta_alg = 0")
     if kh > 1:
-        return AlgThreshold(None, "no first-order signal; the second-order threshold for several "
-                                  "hard directions without noise needs E[z z^T | y] on continuous "
-                                  "level sets, which binning does not resolve (estimates drift "
-                                  "0.60 -> 0.51 from 100 to 1600 bins for z1 z2): not reported")
+        if t.conditional is None or t.easy:
+            return AlgThreshold(None, "no first-order signal; the second-order threshold for "
+                                      "several hard directions without noise needs the exact law "
+                                      "of z given y (Target.conditional), not given: not reported")
+        F = _conditional_F(t.conditional, kh)
     rho = float(np.max(np.abs(np.linalg.eigvals(F))))
     if rho <= 0:
         return AlgThreshold(float("inf"), "E[z z^T | y] = I: no second-order signal")
-    return AlgThreshold(float(1.0 / rho), "1 / E[(E[z^2|y] - 1)^2]")
+    how = ("1 / E[(E[z^2|y] - 1)^2]" if kh == 1
+           else "1 / rho(M -> E[G M G]), G = E[z z^T|y] - I (exact conditional law)")
+    return AlgThreshold(float(1.0 / rho), how)
+
+
+def _conditional_F(cond, kh: int) -> np.ndarray:
+    """E_y[G (x) G] with G = E[z z^T | y] - I from an exact conditional law, by adaptive
+    quadrature on (-inf, 0) and (0, inf) (integrable singularities at y = 0 allowed)."""
+    from scipy.integrate import quad
+
+    def entry(i, j, k, l):
+        def f(y):
+            p, _, M2 = cond(np.array([y]))
+            G = M2[0] - np.eye(kh)
+            return p[0] * G[i, j] * G[k, l]
+
+        return sum(quad(f, a, b, limit=400)[0] for a, b in ((-np.inf, 0.0), (0.0, np.inf)))
+
+    F = np.zeros((kh * kh, kh * kh))
+    for i, j, k, l in np.ndindex(kh, kh, kh, kh):
+        F[i * kh + k, j * kh + l] = entry(i, j, k, l)  # vec_r(G M G) = (G (x) G) vec_r(M)
+    return F
 
 
 def _level_sets(gz, z, w, bins=None):
