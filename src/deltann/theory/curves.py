@@ -86,13 +86,8 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
     names = ["th_edge", "th_mu_edge", "th_lambda", "th_overlap2", "sim_lambda", "sim_overlap2",
              "sim_edge"]
     arrs = {k: np.full(shape, np.nan) for k in names}
-    cfg = TrainConfig(steps=int(tc["steps"]), lr=float(tc["lr"]),
-                      schedule=config_slice["train"]["schedule"],
-                      lr_ratio=config_slice["train"]["lr_ratio"],
-                      width_scaled_lr=config_slice["train"]["width_scaled_lr"],
-                      init_scale=config_slice["train"]["init_scale"],
-                      a_init=config_slice["train"]["a_init"],
-                      offset=config_slice["train"]["offset"])
+    # the experiment's schedule and init, with the first phase's own length and learning rate
+    cfg = TrainConfig(**{**config_slice["train"], "steps": int(tc["steps"]), "lr": float(tc["lr"])})
     reasons = {}
     base = int(config_slice["base_seed"])
     for idx in itertools.product(*[range(s) for s in shape]):
