@@ -90,3 +90,31 @@ def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):
     assert "Nothing to be done" in _smk(run_dir, "-n")
     (run_dir / "results" / "figures" / "spectrum.png").unlink()
     assert _planned_jobs(_smk(run_dir, "-n")) == {"figure": 1, "all": 1}
+
+
+def test_editing_a_figure_module_redraws_only_its_figures(run_dir):
+    """A newer figure module (mtime) makes only the figures of that kind out of date."""
+    import os
+    import time
+
+    from deltann.figures import module_path
+
+    path = module_path("spectrum")
+    st = os.stat(path)
+    try:
+        os.utime(path, (st.st_atime, time.time() + 5))
+        assert _planned_jobs(_smk(run_dir, "-n")) == {"figure": 1, "all": 1}
+    finally:
+        os.utime(path, (st.st_atime, st.st_mtime))  # leave the source tree as it was
+
+
+def test_report_with_captions(run_dir):
+    _smk(run_dir, "--cores", "1")  # redraw what earlier tests removed or made stale
+    _smk(run_dir, "--report", "report.zip")
+    import zipfile
+
+    with zipfile.ZipFile(run_dir / "report.zip") as z:
+        names = z.namelist()
+        html = z.read(next(n for n in names if n.endswith("report.html"))).decode()
+    assert sum(n.endswith(".png") for n in names) == 4
+    assert "GD steps at lr" in html and "BBP curve" in html

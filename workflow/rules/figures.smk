@@ -3,7 +3,12 @@ rule figure:
         data=lambda w: LAYOUT.figure_data(w.fig),
         module=lambda w: LAYOUT.figure_module(w.fig),
     output:
-        png=f"{R}/figures/{{fig}}.png",
+        png=report(
+            f"{R}/figures/{{fig}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{fig}"},
+        ),
         pdf=f"{R}/figures/{{fig}}.pdf",
     log:
         f"{R}/logs/figures/{{fig}}.log",
