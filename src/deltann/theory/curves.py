@@ -63,9 +63,9 @@ def crossing(deltas, mu) -> float:
     return float(np.exp(x0 + (x1 - x0) * (-mu[i - 1]) / (mu[i] - mu[i - 1])))
 
 
-def _one(target, activation, loss, m, d, delta, cfg, seed, base_seed):
+def _one(target, activation, loss, m, d, delta, cfg, seed, base_seed, noise):
     sp = second_phase_point(target, activation, loss, m, d, delta, cfg, seed=seed,
-                            base_seed=base_seed)
+                            base_seed=base_seed, noise=noise)
     th = outlier(kernel_law(sp, activation, loss), delta)
     spec = hs.spectrum(sp.params, sp.X, sp.y, get_activation(activation), get_loss(loss),
                        n_vecs=3, method="dense")
@@ -96,7 +96,7 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
         if why:
             reasons[f"{t}/{a}/{lo}"] = why
             continue
-        vals = _one(t, a, lo, m, d, dl, cfg, s, base)
+        vals = _one(t, a, lo, m, d, dl, cfg, s, base, float(config_slice["noise"]))
         log.info("theory %s/%s/%s m=%d d=%d delta=%g seed=%d: edge %.4g mu %.3g lam %.4g ov2 %.3f"
                  " | sim lam %.4g ov2 %.3f", t, a, lo, m, d, dl, s, *vals[:4], *vals[4:6])
         for k, v in zip(names, vals, strict=True):

@@ -22,6 +22,7 @@ from ..activations import get_activation
 from ..data import make_dataset, seed_sequence
 from ..losses import get_loss
 from ..model import Params, kernel
+from ..sweep import n_samples
 from ..targets import get_target, target_mean
 from ..train import TrainConfig, train
 from .spectrum import KernelLaw
@@ -63,12 +64,13 @@ class SecondPhase:
 
 def second_phase_point(target: str, activation: str, loss: str, m: int, d: int, delta: float,
                        cfg: TrainConfig, seed: int = 0, base_seed: int = 20260,
-                       center: bool = True) -> SecondPhase:
-    """Run projected GD (hard directions frozen out of W) for cfg.steps steps."""
+                       center: bool = True, noise: float = 0.0) -> SecondPhase:
+    """Run projected GD (hard directions frozen out of W) for cfg.steps steps, on n = round(delta
+    d) samples with label noise sd ``noise``."""
     t = get_target(target)
-    n = max(1, int(round(delta * d)))
+    n = n_samples(d, delta)
     ss = seed_sequence(base_seed, f"theory|{target}|d={d}|n={n}", seed)
-    data = make_dataset(t, d, n, 1, 0.0, ss, offset=target_mean(t) if center else 0.0)
+    data = make_dataset(t, d, n, 1, noise, ss, offset=target_mean(t) if center else 0.0)
     U = data.theta[:, list(t.hard)]
     cfg = replace(cfg, snapshot_steps=(cfg.steps,))
     res = train(data, get_activation(activation), get_loss(loss), m, cfg,

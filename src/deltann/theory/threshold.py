@@ -41,12 +41,12 @@ class NNThreshold:
 
 
 def outlier_curve_point(target, activation, loss, m, d, delta, cfg: TrainConfig, seeds=1,
-                        base_seed=20260):
+                        base_seed=20260, noise=0.0):
     """Seed-averaged (mu_edge, edge, lam*, overlap2) of the theory at the second-phase point."""
     rows = []
     for s in range(seeds):
         sp = second_phase_point(target, activation, loss, m, d, delta, cfg, seed=s,
-                                base_seed=base_seed)
+                                base_seed=base_seed, noise=noise)
         r = outlier(kernel_law(sp, activation, loss), delta)
         rows.append((r.mu_edge, r.edge, r.lam, r.overlap2 if r.exists else 0.0))
     a = np.array(rows, dtype=float)
@@ -78,7 +78,7 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
     def point(delta):
         try:
             mu, ed, lam, ov = outlier_curve_point(target, activation, loss, m, d, delta, cfg,
-                                                  seeds, base_seed)
+                                                  seeds, base_seed, noise)
         except SolveError as err:
             raise SolveError(f"delta_NN({target}, {activation}, {loss}, m={m}) at "
                              f"delta={delta:g}: {err}") from err
