@@ -79,7 +79,8 @@ BAD_CONFIGS = [
     (_minimal(hessian={"method": "power"}), r"experiments\.e\.hessian\.method: 'power' is "
                                             r"not allowed; allowed values: \['auto', 'dense'"),
     ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "kind": "heatmap"}}},
-     r"figures\.f\.kind: 'heatmap' is not allowed; allowed values: \['overlap_vs_delta'"),
+     r"figures\.f\.kind: 'heatmap' is not allowed; allowed values: \['phase_diagram', "
+     r"'overlap_vs_delta'"),
     # unknown keys (with a spelling hint)
     (_minimal(trian={}), r"experiments\.e: unknown key\(s\) \['trian'\] \('trian' -> did "
                          r"you mean 'train'\?\); allowed keys: \['activation'"),
@@ -110,7 +111,21 @@ BAD_CONFIGS = [
     ({"experiments": {"e": {}}, "figures": {"f": {"kind": "spectrum", "experiment": "x"}}},
      r"figures\.f\.experiment: 'x' is not an experiment; known experiments: \['e'\]"),
     ({"experiments": {"e": {}}, "figures": {"f": {"kind": "spectrum"}}},
-     r"figures\.f: 'experiment' is a required property; required keys: \['kind', 'experiment'\]"),
+     r"figures\.f\.experiment: required for kind 'spectrum'"),
+    ({"experiments": {"e": {}}, "figures": {"f": {"kind": "phase_diagram", "experiment": "e"}}},
+     r"figures\.f: a phase_diagram figure needs theory curves \(delta_NN\), but "
+     r"experiments\.e\.theory\.enabled is false"),
+    ({"experiments": {"e": {}}, "figures": {"f": {"kind": "architecture"}}},
+     r"figures\.f: an architecture figure reads thresholds\.nc, but thresholds\.enabled is "
+     r"false"),
+    ({"experiments": {"e": {}}, "thresholds": {"enabled": True},
+      "figures": {"f": {"kind": "architecture", "checks": ["e", "q"]}}},
+     r"figures\.f\.checks: 'q' is not an experiment; known experiments: \['e'\]"),
+    ({"experiments": {"e": {}}, "thresholds": {"schedule": "both"}},
+     r"thresholds\.schedule: 'both' is not of type 'array'"),
+    ({"experiments": {"e": {}}, "thresholds": {"design": "random"}},
+     r"thresholds\.design: 'random' is not allowed; allowed values: \['factorial', "
+     r"'one_at_a_time'\]"),
     ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "select": {"m": 3}}}},
      r"figures\.f\.select\.m: 3 is not a value of experiment 'e'; allowed values: \[2\]"),
     ({"experiments": {"e": {}}, "figures": {"f": {**_FIG, "step": 7}}},

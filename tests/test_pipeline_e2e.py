@@ -17,6 +17,8 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snake
              "--configfile", str(ROOT / "configs" / "ci.yaml")]
 
 pytestmark = pytest.mark.slow
+FIGURES = ("phase_diagram", "overlap_vs_delta", "dynamics", "spectrum", "bbp", "architecture",
+           "escape_time")
 
 
 def _smk(cwd, *args):
@@ -42,9 +44,11 @@ def run_dir(tmp_path_factory):
 
 def test_run_files_sweep_and_figures_exist(run_dir):
     res = run_dir / "results"
-    assert len(list((res / "ci" / "train").glob("*.nc"))) == 4  # 2 deltas x 2 seeds
-    assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 4
-    for fig in ("overlap_vs_delta", "dynamics", "spectrum", "bbp"):
+    assert len(list((res / "ci" / "train").glob("*.nc"))) == 8  # 2 d x 2 deltas x 2 seeds
+    assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 8
+    assert len(list((res / "ci_m1" / "train").glob("*.nc"))) == 2
+    assert not (res / "ci_m1" / "hessian").exists()  # hessian.steps: []
+    for fig in FIGURES:
         png, pdf = res / "figures" / f"{fig}.png", res / "figures" / f"{fig}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
         assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 5_000
@@ -58,6 +62,7 @@ def test_sweep_nc_is_labelled_and_sane(run_dir):
     for ax in SWEEP_AXES:
         assert ax in ds.dims
     assert ds.sizes["delta"] == 2 and ds.sizes["seed"] == 2 and ds.sizes["hstep"] == 2
+    assert list(ds["d"].values) == [20, 30]
     assert list(ds["hstep"].values) == [20, 100]
     for name in ("train_risk", "test_risk", "grad_norm", "hard_overlap", "eigval", "lambda_min",
                  "vec_hard_overlap", "diverged"):
@@ -70,20 +75,35 @@ def test_sweep_nc_is_labelled_and_sane(run_dir):
     assert np.all(np.isfinite(risk)) and np.all(risk.isel(step=-1) < risk.isel(step=0))
     ov = ds["hard_overlap"].values
     assert np.all((ov >= 0) & (ov <= 1))
-    eig = ds["eigval"].squeeze()  # (delta, seed, hstep, eig): all 2 * 20 eigenvalues, ascending
-    assert eig.sizes["eig"] == 40 and np.all(np.diff(eig.values, axis=-1) >= -1e-12)
-    np.testing.assert_allclose(ds["vec_eigval"].squeeze().values, eig.values[..., :5])
+    # (delta, seed, hstep, eig): all m d eigenvalues, ascending, NaN-padded to the largest d
+    eig = ds["eigval"].sel(d=20).squeeze()
+    assert eig.sizes["eig"] == 60 and np.all(np.isnan(eig.values[..., 40:]))
+    assert np.all(np.diff(eig.values[..., :40], axis=-1) >= -1e-12)
+    np.testing.assert_allclose(ds["vec_eigval"].sel(d=20).squeeze().values, eig.values[..., :5])
 
 
 def test_theory_nc_is_labelled(run_dir):
     ds = xr.load_dataset(run_dir / "results" / "ci" / "theory.nc")
-    assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 1
+    assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 2
     for name in ("th_edge", "th_mu_edge", "th_lambda", "th_overlap2", "sim_lambda",
                  "sim_overlap2", "delta_nn", "delta_alg"):
         assert "long_name" in ds[name].attrs, name
-    assert ds["delta_alg"].item() == pytest.approx(0.5, abs=1e-9)  # y = z^2
+    assert ds["delta_alg"].item() == pytest.approx(0.5, abs=1e-9)  # y = 3 tanh(z^2 / 3)
+    assert np.all(np.isfinite(ds["th_edge"]))  # bounded target: the theory applies
+
+
+def test_thresholds_nc_joins_the_targets(run_dir):
+    res = run_dir / "results"
+    assert sorted(p.name for p in (res / "thresholds").glob("*.nc")) == ["z2.nc", "z2sat.nc"]
+    ds = xr.load_dataset(res / "thresholds.nc")
+    assert list(ds["target"].values) == ["z2sat", "z2"] and list(ds["m"].values) == [2, 1]
+    assert ds.attrs["design"] == "one_at_a_time"
+    dnn = ds["delta_nn"].squeeze(("activation", "loss", "schedule"))
+    assert np.all(np.isfinite(dnn.sel(target="z2sat")))  # base m=2 and the varied m=1
+    assert np.all(np.isnan(dnn.sel(target="z2")))
     assert "unbounded" in ds.attrs["reasons"]  # z2 + softplus: theory not applicable, said so
-    assert np.all(np.isnan(ds["th_edge"]))
+    for key in REQUIRED_GLOBAL_ATTRS:
+        assert ds.attrs[key], key
 
 
 def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):
@@ -116,5 +136,7 @@ def test_report_with_captions(run_dir):
     with zipfile.ZipFile(run_dir / "report.zip") as z:
         names = z.namelist()
         html = z.read(next(n for n in names if n.endswith("report.html"))).decode()
-    assert sum(n.endswith(".png") for n in names) == 4
-    assert "GD steps at lr" in html and "BBP curve" in html
+    assert sum(n.endswith(".png") for n in names) == len(FIGURES)
+    for text in ("GD steps at lr", "BBP curve", "Phase diagram", "Escape time",
+                 "projected-GD steps", "Shaded phases", "GD checks"):
+        assert text in html, text

@@ -133,10 +133,13 @@ def test_figures_mark_diverged_runs(diverged_sweep, tmp_path):
     assert "diverged run (last record)" in [t.get_text() for t in fig.axes[0].get_legend().texts]
     save(fig, tmp_path / "ov.png")
 
-    fig = draw("dynamics", ds, {"deltas": [1.0, 4.0]})
-    for ax in fig.axes:
+    fig = draw("dynamics", ds, {"deltas": [1.0, 4.0]})  # one row of 3 panels per delta
+    for i, ax in enumerate(fig.axes[:6]):
         marks = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-."]
-        assert len(marks) == 1 and list(marks[0].get_xdata()) == [4, 4]  # at the divergence step
+        if i < 3:  # delta = 1: nothing diverged
+            assert not marks
+        else:  # delta = 4: marked at the divergence step
+            assert len(marks) == 1 and list(marks[0].get_xdata()) == [4, 4]
     save(fig, tmp_path / "dyn.png")
 
     # the diverged run is seed 0 at delta 4: its panel says so instead of crashing
@@ -192,7 +195,7 @@ def test_incompatible_sweep_file_names_what_is_missing(diverged_sweep, tmp_path,
     ds.attrs["source"] = "deltann 0.0.1"
     path = write_netcdf(ds, tmp_path / "old_sweep.nc")
     with pytest.raises(IncompatibleFileError, match=message) as info:
-        draw(kind, read_netcdf(path), {}, path=path)
+        draw(kind, read_netcdf(path), {}, paths=path)
     text = str(info.value)
     assert str(path) in text and f"figure kind {kind!r}" in text
     assert "deltann 0.0.1" in text and f"deltann {__version__}" in text

@@ -117,7 +117,6 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
 
 def _semantic_errors(cfg: dict):
     """Messages for what the schema cannot express: distinct run ids, figures that can be drawn."""
-    from .sweep import axis_values
 
     exps = cfg.get("experiments", {})
     for name, exp in exps.items():
@@ -129,29 +128,50 @@ def _semantic_errors(cfg: dict):
                        f"'delta{tag}'; allowed: values distinct in 6 significant digits")
             tags[tag] = v
     for name, fig in cfg.get("figures", {}).items():
-        src = fig["experiment"]
-        if src not in exps:
-            yield (f"figures.{name}.experiment: {src!r} is not an experiment; "
+        yield from _figure_errors(name, fig, cfg)
+
+
+def _figure_errors(name: str, fig: dict, cfg: dict):
+    """Messages for one figure: its experiment, the inputs its kind needs, select and step."""
+    from .sweep import axis_values
+
+    exps = cfg.get("experiments", {})
+    kind = fig["kind"]
+    for chk in fig.get("checks", []):
+        if chk not in exps:
+            yield (f"figures.{name}.checks: {chk!r} is not an experiment; "
                    f"known experiments: {sorted(exps)}")
-            continue
-        exp = exps[src]
-        axes = axis_values(exp)
-        if fig["kind"] == "bbp":
-            if not exp["theory"]["enabled"]:
-                yield (f"figures.{name}: a bbp figure needs theory curves, but "
-                       f"experiments.{src}.theory.enabled is false")
-            axes["d"], axes["delta"] = list(exp["theory"]["d"]), list(exp["theory"]["deltas"])
-        for ax, val in fig.get("select", {}).items():
-            if val not in axes[ax]:
-                yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "
-                       f"{src!r}; allowed values: {axes[ax]}")
-        hsteps = sorted({min(int(s), int(exp["train"]["steps"])) for s in exp["hessian"]["steps"]})
-        if fig["kind"] == "spectrum" and not hsteps:
-            yield (f"figures.{name}: a spectrum figure needs Hessian steps, but "
-                   f"experiments.{src}.hessian.steps is empty")
-        elif fig["kind"] == "spectrum" and fig.get("step") not in (None, *hsteps):
-            yield (f"figures.{name}.step: {fig['step']!r} is not a Hessian step of experiment "
-                   f"{src!r}; allowed values: {hsteps}")
+    if kind == "architecture":
+        if not cfg.get("thresholds", {}).get("enabled"):
+            yield (f"figures.{name}: an architecture figure reads thresholds.nc, but "
+                   "thresholds.enabled is false")
+        return
+    src = fig.get("experiment")
+    if src is None:
+        yield f"figures.{name}.experiment: required for kind {kind!r}"
+        return
+    if src not in exps:
+        yield (f"figures.{name}.experiment: {src!r} is not an experiment; "
+               f"known experiments: {sorted(exps)}")
+        return
+    exp = exps[src]
+    axes = axis_values(exp)
+    if kind in ("bbp", "phase_diagram", "escape_time") and not exp["theory"]["enabled"]:
+        yield (f"figures.{name}: a {kind} figure needs theory curves (delta_NN), but "
+               f"experiments.{src}.theory.enabled is false")
+    if kind == "bbp":
+        axes["d"], axes["delta"] = list(exp["theory"]["d"]), list(exp["theory"]["deltas"])
+    for ax, val in fig.get("select", {}).items():
+        if val not in axes[ax]:
+            yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "
+                   f"{src!r}; allowed values: {axes[ax]}")
+    hsteps = sorted({min(int(s), int(exp["train"]["steps"])) for s in exp["hessian"]["steps"]})
+    if kind == "spectrum" and not hsteps:
+        yield (f"figures.{name}: a spectrum figure needs Hessian steps, but "
+               f"experiments.{src}.hessian.steps is empty")
+    elif kind == "spectrum" and fig.get("step") not in (None, *hsteps):
+        yield (f"figures.{name}.step: {fig['step']!r} is not a Hessian step of experiment "
+               f"{src!r}; allowed values: {hsteps}")
 
 
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import resources
-from .figures import THEORY_KINDS, module_path
+from .figures import input_roles, module_path
 from .sweep import expand, parse_run_id, run_id
 
 __all__ = ["Layout"]
@@ -59,14 +59,34 @@ class Layout:
     def thresholds_file(self) -> str:
         return self.path("thresholds.nc")
 
-    def thresholds_slice(self) -> dict:
-        return {"base_seed": self.config["base_seed"], **self.config["thresholds"]}
+    def thresholds_slice(self, target: str | None = None) -> dict:
+        """The thresholds config (of one target, when given: its job reruns only if it changes)."""
+        out = {"base_seed": self.config["base_seed"], **self.config["thresholds"]}
+        if target is not None:
+            if target not in out["target"]:
+                raise KeyError(f"target {target!r} is not in thresholds.target {out['target']}")
+            out["target"] = [target]
+        return out
 
-    def figure_data(self, fig: str) -> str:
-        """The one NetCDF a figure reads: theory.nc for theory kinds, else sweep.nc."""
+    def threshold_target_files(self) -> list[str]:
+        return [self.path("thresholds", f"{t}.nc") for t in self.config["thresholds"]["target"]]
+
+    def figure_inputs(self, fig: str) -> dict[str, str]:
+        """The NetCDF files a figure reads, by role (``figures.input_roles``): sweep.nc,
+        theory.nc, thresholds.nc, and ``check_<exp>`` sweeps for the architecture figure."""
         f = self.config["figures"][fig]
-        theory = f["kind"] in THEORY_KINDS
-        return self.theory_file(f["experiment"]) if theory else self.sweep_file(f["experiment"])
+        exps = self.config["experiments"]
+        files = {}
+        for role in input_roles(f["kind"], f, exps):
+            if role == "sweep":
+                files[role] = self.sweep_file(f["experiment"])
+            elif role == "theory":
+                files[role] = self.theory_file(f["experiment"])
+            elif role == "thresholds":
+                files[role] = self.thresholds_file()
+            else:  # check_<experiment>
+                files[role] = self.sweep_file(role.removeprefix("check_"))
+        return files
 
     def figure_files(self, fig: str) -> list[str]:
         return [self.path("figures", f"{fig}.{ext}") for ext in ("png", "pdf")]

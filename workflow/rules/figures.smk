@@ -1,6 +1,6 @@
 rule figure:
     input:
-        data=lambda w: LAYOUT.figure_data(w.fig),
+        unpack(lambda w: LAYOUT.figure_inputs(w.fig)),
         module=lambda w: LAYOUT.figure_module(w.fig),
     output:
         png=report(

@@ -1,16 +1,33 @@
-rule thresholds:
+rule threshold_target:
     output:
-        f"{R}/thresholds.nc",
+        f"{R}/thresholds/{{target}}.nc",
     log:
-        f"{R}/logs/thresholds.log",
+        f"{R}/logs/thresholds/{{target}}.log",
     benchmark:
-        f"{R}/benchmarks/thresholds.tsv"
+        f"{R}/benchmarks/thresholds/{{target}}.tsv"
     conda:
         "../../environment.yml"
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
         runtime=120,
+    params:
+        cfg=lambda w: LAYOUT.thresholds_slice(w.target),
+    message:
+        "delta_NN vs delta_alg for target {wildcards.target}"
+    script:
+        "../scripts/threshold_target.py"
+
+
+rule thresholds:
+    input:
+        LAYOUT.threshold_target_files(),
+    output:
+        f"{R}/thresholds.nc",
+    log:
+        f"{R}/logs/thresholds.log",
+    conda:
+        "../../environment.yml"
     params:
         cfg=LAYOUT.thresholds_slice(),
     message:

@@ -1,10 +1,13 @@
-"""delta_NN vs delta_alg table into thresholds.nc (thin: logic in deltann.theory.table)."""
+"""Join the per-target delta_NN tables into thresholds.nc (thin: logic in deltann.theory.table)."""
 
-from deltann.io import write_netcdf
+from deltann.io import read_netcdf, write_netcdf
 from deltann.runner import run_script
-from deltann.theory.table import threshold_table
+from deltann.theory.table import combine_tables
 
 run_script(
     snakemake,
-    lambda: write_netcdf(threshold_table(snakemake.params.cfg), snakemake.output[0]),
+    lambda: write_netcdf(
+        combine_tables([read_netcdf(p) for p in snakemake.input], snakemake.params.cfg),
+        snakemake.output[0],
+    ),
 )

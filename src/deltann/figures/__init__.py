@@ -1,8 +1,10 @@
-"""Figures: one module per kind, each ``draw(ds, fig_cfg) -> matplotlib Figure`` from NetCDF data.
+"""Figures: one module per kind, each ``draw(data, fig_cfg) -> matplotlib Figure`` from NetCDF data.
 
-Figures never train or diagonalise anything; they read ``sweep.nc`` (an ``xr.Dataset``).
-Each module declares ``REQUIRES = {"variables": ..., "dims": ..., "attrs": ...}``, checked by
-``draw`` before drawing.
+Figures never train or diagonalise anything. ``data`` maps an input role to an ``xr.Dataset``:
+``sweep`` (the experiment's sweep.nc), ``theory`` (its theory.nc), ``thresholds``
+(thresholds.nc) and ``check_<experiment>`` (other sweeps, for simulation checks). ``ROLES`` says
+which roles each kind reads (optional ones only when the experiment computes them); each module's
+``REQUIRES[role] = {"variables": ..., "dims": ..., "attrs": ...}`` is checked before drawing.
 """
 
 from __future__ import annotations
@@ -10,17 +12,40 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-__all__ = ["FIGURE_KINDS", "THEORY_KINDS", "draw", "module_path", "save"]
+__all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "module_path", "save"]
 
-FIGURE_KINDS = ("overlap_vs_delta", "dynamics", "spectrum", "bbp")
-# kinds drawn from theory.nc instead of sweep.nc
-THEORY_KINDS = ("bbp",)
+# kind -> (required roles, optional roles); "checks" expands to check_<exp> per fig_cfg["checks"]
+ROLES = {
+    "phase_diagram": (("sweep", "theory"), ()),
+    "overlap_vs_delta": (("sweep",), ()),
+    "dynamics": (("sweep",), ("theory",)),
+    "spectrum": (("sweep",), ("theory",)),
+    "bbp": (("theory",), ()),
+    "architecture": (("thresholds",), ("checks",)),
+    "escape_time": (("sweep", "theory"), ()),
+}
+FIGURE_KINDS = tuple(ROLES)
 
 
 def _module(kind: str):
-    if kind not in FIGURE_KINDS:
+    if kind not in ROLES:
         raise KeyError(f"unknown figure kind {kind!r}; known kinds: {', '.join(FIGURE_KINDS)}")
     return import_module(f"{__name__}.{kind}")
+
+
+def input_roles(kind: str, fig_cfg: dict, experiments: dict) -> list[str]:
+    """Roles a figure reads: the required ones, ``theory`` if its experiment computes theory
+    curves, and ``check_<exp>`` for each experiment in ``fig_cfg["checks"]``."""
+    if kind not in ROLES:
+        raise KeyError(f"unknown figure kind {kind!r}; known kinds: {', '.join(FIGURE_KINDS)}")
+    required, optional = ROLES[kind]
+    roles = list(required)
+    exp = experiments.get(fig_cfg.get("experiment"))
+    if "theory" in optional and exp is not None and exp["theory"]["enabled"]:
+        roles.append("theory")
+    if "checks" in optional:
+        roles += [f"check_{e}" for e in fig_cfg.get("checks", [])]
+    return roles
 
 
 def module_path(kind: str) -> str:
@@ -29,19 +54,32 @@ def module_path(kind: str) -> str:
     return str(Path(__file__).with_name(f"{kind}.py"))
 
 
-def draw(kind: str, ds, fig_cfg: dict, path=None):
-    """Draw figure ``kind`` from sweep dataset ``ds`` with options ``fig_cfg``.
+def draw(kind: str, data, fig_cfg: dict, paths=None):
+    """Draw figure ``kind`` from ``data`` (role -> Dataset; a bare Dataset is its first role).
 
-    First checks ``ds`` has what the kind needs (its module's ``REQUIRES``); a file from an older
-    or incompatible version fails with an ``io.IncompatibleFileError`` naming what is missing.
+    First checks each dataset has what the kind needs (its module's ``REQUIRES``); a file from an
+    older or incompatible version fails with an ``io.IncompatibleFileError`` naming what is missing.
+    paths: role -> file name, for the error messages.
     """
+    import xarray as xr
+
     from ..io import require
     from .style import apply_style
 
     mod = _module(kind)
-    require(ds, **mod.REQUIRES, path=path, what=f"figure kind {kind!r}")
+    if isinstance(data, xr.Dataset):
+        data = {ROLES[kind][0][0]: data}
+    if isinstance(paths, str | Path):
+        paths = {ROLES[kind][0][0]: paths}
+    paths = paths or {}
+    missing = [r for r in ROLES[kind][0] if r not in data]
+    if missing:
+        raise KeyError(f"figure kind {kind!r} needs inputs {missing}")
+    for role, ds in data.items():
+        req = mod.REQUIRES["checks" if role.startswith("check_") else role]
+        require(ds, **req, path=paths.get(role), what=f"figure kind {kind!r} ({role})")
     apply_style()
-    return mod.draw(ds, fig_cfg)
+    return mod.draw(data, fig_cfg)
 
 
 def save(fig, *paths) -> None:

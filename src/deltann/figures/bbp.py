@@ -11,14 +11,17 @@ import numpy as np
 from .style import PALETTE, describe, select
 
 REQUIRES = {
-    "variables": ("th_lambda", "th_edge", "th_overlap2", "sim_lambda", "sim_overlap2",
-                  "sim_edge", "delta_nn", "delta_alg"),
-    "dims": ("d", "delta", "seed"),
-    "attrs": ("experiment", "reasons"),
+    "theory": {
+        "variables": ("th_lambda", "th_edge", "th_overlap2", "sim_lambda", "sim_overlap2",
+                      "sim_edge", "delta_nn", "delta_alg"),
+        "dims": ("d", "delta", "seed"),
+        "attrs": ("experiment", "reasons"),
+    },
 }
 
 
-def draw(ds, cfg):
+def draw(data, cfg):
+    ds = data["theory"]
     sub = select(ds, cfg.get("select", {}), keep=("d", "delta", "seed"))
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     x = sub["delta"].values

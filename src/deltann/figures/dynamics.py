@@ -1,56 +1,86 @@
-"""Training dynamics at a few delta: risks, gradient norm and hard overlap vs step (log axis)."""
+"""Training dynamics at a few delta (one row each): risks, gradient norm and overlaps vs step
+(log axis), seeds as separate lines, and the phases of ``deltann.phases`` shaded from the seed
+medians: I gradient-dominated (t < t_pl), II plateau and Hessian-driven escape (t_pl <= t < tau),
+III hard direction learned (t >= tau). With theory.nc, each row says where delta is w.r.t. delta_NN.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import PALETTE, describe, nearest, select
+from ..phases import ESCAPE_LEVEL, escape_steps, plateau_steps
+from .style import PALETTE, describe, nearest, relation, select, theory_delta_nn
 
 REQUIRES = {
-    "variables": ("train_risk", "test_risk", "grad_norm", "hard_overlap", "easy_overlap",
-                  "diverged", "diverged_step", "step"),
-    "dims": ("delta", "seed", "step"),
-    "attrs": ("experiment",),
+    "sweep": {"variables": ("train_risk", "test_risk", "grad_norm", "hard_overlap",
+                            "easy_overlap", "diverged", "diverged_step", "step"),
+              "dims": ("delta", "seed", "step"), "attrs": ("experiment",)},
+    "theory": {"variables": ("delta_nn",), "dims": ("d",), "attrs": ()},
 }
+PHASE_COLORS = ("#56B4E9", "#E69F00", "#009E73")
+PHASE_NAMES = ("I: gradient", "II: plateau / Hessian escape", "III: learned")
 
 
-def draw(ds, cfg):
+def draw(data, cfg):
+    ds = data["sweep"]
     sub = select(ds, cfg.get("select", {}), keep=("delta", "seed"))
     deltas = sub["delta"].values
-    want = cfg.get("deltas") or [deltas.min(), deltas.max()]
-    shown = nearest(deltas, want)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), layout="constrained")
+    shown = nearest(deltas, cfg.get("deltas") or [deltas.min(), deltas.max()])
+    dnn = theory_delta_nn(data.get("theory"), sub)
+    tau = escape_steps(sub, ESCAPE_LEVEL)
+    tpl = plateau_steps(sub, tau)
+    fig, axes = plt.subplots(len(shown), 3, figsize=(11, 2.9 * len(shown) + 0.6), squeeze=False,
+                             layout="constrained", sharex=True)
     step = np.maximum(sub["step"].values, 0.5)  # step 0 drawn at 0.5 on the log axis
-    for i, dl in enumerate(shown):
-        color = PALETTE[i % len(PALETTE)]
+    for row, dl in zip(axes, shown, strict=True):
         r = sub.sel(delta=dl)
         for s in range(r.sizes["seed"]):
             rs = r.isel(seed=s)
-            tag = f", δ={dl:g}" if s == 0 else None
-
-            def lab(t, tag=tag):
-                return t + tag if tag else None
-
-            axes[0].plot(step, rs["train_risk"], color=color, label=lab("train"))
-            axes[0].plot(step, rs["test_risk"], "--", color=color, label=lab("test"))
-            axes[1].plot(step, rs["grad_norm"], color=color, label=lab("grad"))
-            axes[2].plot(step, rs["hard_overlap"], color=color, label=lab("hard"))
+            c = PALETTE[s % len(PALETTE)]
+            first = s == 0
+            row[0].plot(step, rs["train_risk"], color=c, label="train" if first else None)
+            row[0].plot(step, rs["test_risk"], "--", color=c, label="test" if first else None)
+            row[1].plot(step, rs["grad_norm"], color=c, label=f"seed {s}")
+            row[2].plot(step, rs["hard_overlap"], color=c, label="hard" if first else None)
             if np.isfinite(rs["easy_overlap"]).any():
-                axes[2].plot(step, rs["easy_overlap"], ":", color=color, label=lab("easy"))
+                row[2].plot(step, rs["easy_overlap"], ":", color=c,
+                            label="easy" if first else None)
             if int(rs["diverged"]):
-                for ax in axes:
-                    ax.axvline(max(int(rs["diverged_step"]), 0.5), color=color, lw=0.8, ls="-.")
-    for ax in axes:
+                for ax in row:
+                    ax.axvline(max(int(rs["diverged_step"]), 0.5), color=c, lw=0.8, ls="-.")
+        t_esc = float(tau.sel(delta=dl).median("seed"))  # NaN if half the seeds never escape
+        t_pl = float(tpl.sel(delta=dl).median("seed"))
+        end = float(step[-1])
+        bounds = [0.5, t_pl, t_esc, end] if np.isfinite(t_esc) else [0.5, end]
+        for ax in row:
+            for i in range(len(bounds) - 1):
+                if np.isfinite(bounds[i]) and np.isfinite(bounds[i + 1]):
+                    k = i if len(bounds) == 4 else 0
+                    ax.axvspan(max(bounds[i], 0.5), bounds[i + 1], color=PHASE_COLORS[k],
+                               alpha=0.12, lw=0)
+        rel = relation(dl, dnn)
+        esc = (f"escape τ = {t_esc:.0f} (median)" if np.isfinite(t_esc)
+               else f"no escape within {end:g} steps")
+        row[0].set_title(f"δ = {dl:g}{rel}", loc="left", fontsize=9)
+        row[2].set_title(esc, loc="right", fontsize=9)
+        row[0].set_yscale("log")
+        row[0].set_ylabel("risk")
+        row[1].set_yscale("log")
+        row[1].set_ylabel(r"gradient norm $\|\nabla R\|$")
+        row[2].set_ylabel(r"overlap $\max_j \|P w_j\|/\|w_j\|$")
+        row[2].set_ylim(-0.02, 1.02)
+        row[2].axhline(ESCAPE_LEVEL, color="0.4", lw=0.7, ls=":")
+    for ax in axes[-1]:
         ax.set_xscale("log")
         ax.set_xlabel("GD step t")
-    axes[0].set_yscale("log")
-    axes[0].set_ylabel("risk")
-    axes[1].set_yscale("log")
-    axes[1].set_ylabel(r"gradient norm $\|\nabla R\|$")
-    axes[2].set_ylabel(r"overlap $\max_j \|P w_j\|/\|w_j\|$")
-    axes[2].set_ylim(-0.02, 1.02)
-    for ax in axes:
+    for ax in axes[0]:
         ax.legend(loc="best")
-    fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}; seeds as separate lines")
+    from matplotlib.patches import Patch
+
+    fig.legend(handles=[Patch(color=c, alpha=0.3, label=f"phase {n}")
+                        for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)],
+               loc="outside lower center", ncol=3, fontsize=8)
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}; phases from seed medians "
+                 f"(escape: overlap ≥ {ESCAPE_LEVEL:g})")
     return fig

@@ -8,13 +8,16 @@ from .style import PALETTE, describe, last_finite, select
 
 MARKERS = "osD^v<>"
 REQUIRES = {
-    "variables": ("hard_overlap", "diverged", "step"),
-    "dims": ("m", "d", "delta", "seed", "step"),
-    "attrs": ("experiment",),
+    "sweep": {
+        "variables": ("hard_overlap", "diverged", "step"),
+        "dims": ("m", "d", "delta", "seed", "step"),
+        "attrs": ("experiment",),
+    },
 }
 
 
-def draw(ds, cfg):
+def draw(data, cfg):
+    ds = data["sweep"]
     sub = select(ds, cfg.get("select", {}), keep=("m", "d", "delta", "seed"))
     # a diverged run is NaN after its divergence: plot its last finite record as a black x
     last = last_finite(sub["hard_overlap"])

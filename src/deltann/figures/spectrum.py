@@ -5,16 +5,17 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import describe, nearest, select
+from .style import describe, nearest, relation, select, theory_delta_nn
 
 REQUIRES = {
-    "variables": ("eigval", "vec_eigval", "vec_hard_overlap", "hstep"),
-    "dims": ("delta", "hstep", "eig", "vec"),
-    "attrs": ("experiment",),
+    "sweep": {"variables": ("eigval", "vec_eigval", "vec_hard_overlap", "hstep"),
+              "dims": ("delta", "hstep", "eig", "vec"), "attrs": ("experiment",)},
+    "theory": {"variables": ("delta_nn",), "dims": ("d",), "attrs": ()},
 }
 
 
-def draw(ds, cfg):
+def draw(data, cfg):
+    ds = data["sweep"]
     if "eigval" not in ds:
         raise KeyError("spectrum figure needs variable 'eigval' (set hessian.steps in the "
                        "experiment config)")
@@ -27,6 +28,7 @@ def draw(ds, cfg):
     if step not in hsteps:
         raise KeyError(f"spectrum figure: step {step} not among Hessian steps {list(hsteps)}")
     deltas = sub["delta"].values
+    dnn = theory_delta_nn(data.get("theory"), sub)
     shown = nearest(deltas, cfg.get("deltas") or [deltas.min(), deltas.max()])
     fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 1, 3.6), squeeze=False,
                              layout="constrained")
@@ -57,7 +59,7 @@ def draw(ds, cfg):
                         label=f"theory outlier (overlap² {float(r['th_overlap2']):.2f})")
         ax.set_xlabel(r"Hessian eigenvalue $\lambda$ (first-layer block)")
         ax.set_ylabel("density")
-        ax.set_title(f"δ={dl:g}, step {step}: λ_min={ev.min():.3g}")
+        ax.set_title(f"δ = {dl:g}{relation(dl, dnn)}\nstep {step}: λ_min = {ev.min():.3g}")
         ax.legend(loc="upper right")
     if sc is not None:  # at least one panel has a spectrum
         fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")

@@ -10,7 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
-__all__ = ["PALETTE", "apply_style", "select", "describe"]
+__all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
+           "theory_delta_nn"]
 
 # Okabe & Ito (2008), colour-blind safe.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -82,3 +83,23 @@ def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:
     out = np.where(ok.any(-1), out, np.nan)
     return xr.DataArray(out, dims=[x for x in da.dims if x != dim],
                         coords={k: v for k, v in da.coords.items() if dim not in v.dims})
+
+
+def theory_delta_nn(th, sub) -> float:
+    """delta_NN of theory.nc ``th`` at the fixed coordinates of ``sub`` (NaN if none/ambiguous)."""
+    if th is None:
+        return float("nan")
+    sel = {k: sub[k].item() for k in ("target", "activation", "loss", "m", "d")
+           if k in th["delta_nn"].dims and k in sub.coords and sub[k].ndim == 0}
+    try:
+        v = th["delta_nn"].sel(sel)
+    except KeyError:
+        return float("nan")
+    return float(v) if v.ndim == 0 else float("nan")
+
+
+def relation(delta: float, dnn: float) -> str:
+    """' < delta_NN = x (theory)' or '' when delta_NN is unknown."""
+    if not np.isfinite(dnn):
+        return ""
+    return f" {'<' if delta < dnn else '≥'} δ_NN = {dnn:.2f} (theory)"

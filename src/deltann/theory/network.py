@@ -27,7 +27,9 @@ from ..targets import get_target, target_mean
 from ..train import TrainConfig, train
 from .spectrum import KernelLaw
 
-__all__ = ["applicability", "SecondPhase", "second_phase_point", "kernel_law"]
+__all__ = [
+    "applicability", "ProjectedGDDiverged", "SecondPhase", "second_phase_point", "kernel_law",
+]
 
 _BOUNDED_DERIVS = {"tanh", "erf", "softplus"}  # sigma' and sigma'' bounded
 _ZERO_CURVATURE = {"relu", "he1"}  # sigma'' = 0 (a.e.)
@@ -49,6 +51,11 @@ def applicability(target: str, activation: str, loss: str) -> str | None:
                 f"l'(f, y), unbounded below, so the limiting bulk has no lower edge "
                 "(theory.md section 5); use a bounded target such as z2sat")
     return None
+
+
+class ProjectedGDDiverged(RuntimeError):
+    """The first phase diverged (e.g. the correlation loss with a trained second layer, which is
+    unbounded below): there is no second-phase point."""
 
 
 @dataclass
@@ -76,7 +83,7 @@ def second_phase_point(target: str, activation: str, loss: str, m: int, d: int, 
     res = train(data, get_activation(activation), get_loss(loss), m, cfg,
                 np.random.default_rng(ss.spawn(1)[0]), progress_seconds=1e9, frozen=U)
     if res.diverged:
-        raise RuntimeError(f"projected GD diverged at step {res.diverged_step} "
+        raise ProjectedGDDiverged(f"projected GD diverged at step {res.diverged_step} "
                            f"({target}, {activation}, m={m}, d={d}, delta={delta})")
     return SecondPhase(res.snapshots[-1], data.X, data.y, U, float(res.train_risk[-1]))
 

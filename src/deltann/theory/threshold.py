@@ -4,6 +4,8 @@ For each delta on a grid: run projected GD to the second-phase point (``network.
 empirical law of (K, z) there, and evaluate mu(lam_edge) (largest eigenvalue of
 F(lam) = lam I - S(lam) at the bulk edge; an outlier exists iff mu > 0). mu is averaged over
 seeds; delta_NN is the first sign change from <= 0 to > 0, refined by bisection on log(delta).
+Where projected GD diverges (e.g. the correlation loss at small delta) mu is NaN and the scan
+goes on.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..train import TrainConfig
 from .alg import delta_alg
-from .network import applicability, kernel_law, second_phase_point
+from .network import ProjectedGDDiverged, applicability, kernel_law, second_phase_point
 from .spectrum import SolveError, outlier
 
 __all__ = ["NNThreshold", "outlier_curve_point", "delta_nn"]
@@ -75,13 +77,20 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
     grid = np.asarray(grid if grid is not None else np.geomspace(0.5, 32, 13), dtype=float)
     out = NNThreshold(alg.value, None, "")
 
+    diverged = []
+
     def point(delta):
+        """Seed-mean mu(edge) at delta (NaN, recorded, where projected GD diverges)."""
         try:
             mu, ed, lam, ov = outlier_curve_point(target, activation, loss, m, d, delta, cfg,
                                                   seeds, base_seed, noise)
         except SolveError as err:
             raise SolveError(f"delta_NN({target}, {activation}, {loss}, m={m}) at "
                              f"delta={delta:g}: {err}") from err
+        except ProjectedGDDiverged as err:
+            log.warning("delta=%.4g: %s", delta, err)
+            diverged.append(delta)
+            mu = ed = lam = ov = float("nan")
         log.info("delta=%.4g: mu_edge=%.4g edge=%.4g outlier=%.4g overlap2=%.3f",
                  delta, mu, ed, lam, ov)
         for name, v in zip(("deltas", "mu_edge", "edge", "lam", "overlap2"),
@@ -91,9 +100,13 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
 
     vals = [point(x) for x in grid]
     pos = [i for i, v in enumerate(vals) if v > 0]
-    if not pos:
+    div = (f"; projected GD diverged (no second-phase point) at delta "
+           f"{', '.join(f'{x:g}' for x in sorted(diverged))}" if diverged else "")
+    if all(np.isnan(vals)):
+        out.reason = f"projected GD diverged at every delta tried{div[div.index(' at delta'):]}"
+    elif not pos:
         out.reason = (f"no theta-outlier up to delta={grid[-1]:g} at the second-phase point "
-                      f"(d={d}, {cfg.steps} projected-GD steps)")
+                      f"(d={d}, {cfg.steps} projected-GD steps){div}")
     elif pos[0] == 0:
         out.delta_nn = float(grid[0])
         out.reason = f"outlier already at the smallest delta tried ({grid[0]:g}): upper bound"
@@ -101,10 +114,14 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
         lo, hi = grid[pos[0] - 1], grid[pos[0]]
         for _ in range(refine):
             mid = float(np.sqrt(lo * hi))
-            lo, hi = (mid, hi) if point(mid) <= 0 else (lo, mid)
+            mu = point(mid)
+            if np.isnan(mu):  # diverged inside the bracket: keep the scan's bracket
+                break
+            lo, hi = (mid, hi) if mu <= 0 else (lo, mid)
         out.delta_nn = float(np.sqrt(lo * hi))
         out.reason = (f"first sign change of mu(edge), bracket [{lo:.4g}, {hi:.4g}] "
-                      f"(d={d}, {seeds} seed(s), {cfg.steps} projected-GD steps, lr={cfg.lr})")
+                      f"(d={d}, {seeds} seed(s), {cfg.steps} projected-GD steps, lr={cfg.lr})"
+                      f"{div}")
     order = np.argsort(out.deltas)
     for name in ("deltas", "mu_edge", "edge", "lam", "overlap2"):
         setattr(out, name, [getattr(out, name)[i] for i in order])

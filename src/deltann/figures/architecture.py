@@ -1,0 +1,130 @@
+"""Architecture and algorithm: theory delta_NN against width m, activation, loss and schedule for
+several targets, each target's delta_alg as a horizontal line, and GD checks (the delta where the
+seed-mean final hard overlap crosses 1/2) from the sweeps named in ``checks`` (claim 4).
+
+One panel per factor; a point is the design's base (first value of every factor) with that one
+factor changed. "No outlier up to delta_max" is drawn as an arrow at delta_max.
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..phases import ESCAPE_LEVEL, gd_threshold
+from ..theory.table import FACTORS, point_key
+from .style import PALETTE, last_finite
+
+MARKERS = "osD^v<>"
+REQUIRES = {
+    "thresholds": {"variables": ("delta_nn", "delta_alg"),
+                   "dims": ("target", "activation", "loss", "m", "schedule"),
+                   "attrs": ("reasons", "max_delta", "config")},
+    "checks": {"variables": ("hard_overlap", "diverged", "step"),
+               "dims": ("target", "activation", "loss", "m", "d", "delta", "seed", "step"),
+               "attrs": ("experiment", "config")},
+}
+TITLES = {"m": "width m", "activation": "activation σ", "loss": "loss", "schedule": "schedule"}
+
+
+def gd_checks(sweep, d_pref: int) -> list[dict]:
+    """Empirical GD thresholds of a sweep at the d closest to ``d_pref``: one dict per
+    (target, activation, loss, m) with its schedule (from the sweep's config) and delta_GD."""
+    sched = json.loads(sweep.attrs["config"])["train"].get("schedule", "both")
+    dvals = sweep["d"].values
+    d = dvals[np.argmin(np.abs(dvals - d_pref))]
+    q = last_finite(sweep["hard_overlap"].sel(d=d)).where(~sweep["diverged"].sel(d=d).astype(bool))
+    q = q.mean("seed")
+    out = []
+    for t in q["target"].values:
+        for a in q["activation"].values:
+            for lo in q["loss"].values:
+                for m in q["m"].values:
+                    v = q.sel(target=t, activation=a, loss=lo, m=m)
+                    out.append({"target": str(t), "activation": str(a), "loss": str(lo),
+                                "m": int(m), "schedule": sched, "d": int(d),
+                                "delta_gd": gd_threshold(v["delta"].values, v.values),
+                                "delta_max": float(v["delta"].values.max()),
+                                "experiment": sweep.attrs["experiment"]})
+    return out
+
+
+def draw(data, cfg):
+    th = data["thresholds"]
+    dims = list(FACTORS.values())
+    base = {k: th[k].values[0] for k in dims}
+    dmax = float(th.attrs["max_delta"])
+    d_theory = int(json.loads(th.attrs["config"])["d"])
+    targets = [str(t) for t in th["target"].values]
+    fig, axes = plt.subplots(1, len(dims), figsize=(3.0 * len(dims) + 1, 3.9), sharey=True,
+                             layout="constrained",
+                             gridspec_kw={"width_ratios": [max(th.sizes[k], 2) for k in dims]})
+    reasons = json.loads(th.attrs["reasons"])
+    checks = []
+    for role, sw in data.items():
+        if role.startswith("check_"):
+            checks += gd_checks(sw, d_theory)
+    th = th.sortby("m")  # widths in increasing order (the base is still the first in config)
+    for ax, dim in zip(axes, dims, strict=True):
+        vals = list(th[dim].values)
+        ntar = len(targets)
+        for i, t in enumerate(targets):
+            c = PALETTE[i % len(PALETTE)]
+            off = (i - (ntar - 1) / 2) * 0.12
+            row = th["delta_nn"].sel(target=t, **{k: v for k, v in base.items() if k != dim})
+            y = row.values
+            x = np.arange(len(vals)) + off
+            ok = np.isfinite(y)
+            label = f"{t}: δ_NN theory"
+            if not np.isfinite(th["delta_nn"].sel(target=t).values).any():
+                why = next((r for k, r in reasons.items() if k.startswith(f"{t}/")), "")
+                label = f"{t}: δ_NN not defined ({why.split(':')[0][:60]})"
+            ax.plot(x[ok], y[ok], MARKERS[i % len(MARKERS)], color=c, ms=7,
+                    label=label if dim == dims[0] else None)
+            for xi, v in zip(x[~ok], np.asarray(vals)[~ok], strict=True):
+                pt = {**base, dim: v}
+                why = reasons.get(point_key(t, pt["activation"], pt["loss"], pt["m"],
+                                            pt["schedule"]), "")
+                if why.startswith("no theta-outlier"):
+                    ax.annotate("", (xi, dmax * 1.25), (xi, dmax * 0.8),
+                                arrowprops={"arrowstyle": "->", "color": c, "lw": 1.5})
+                elif why.startswith("projected GD diverged"):
+                    ax.plot(xi, dmax, "x", color=c, ms=8, mew=2)
+            dalg = float(th["delta_alg"].sel(target=t))
+            if np.isfinite(dalg) and dalg > 0:
+                ax.axhline(dalg, color=c, ls="--", lw=1,
+                           label=f"{t}: δ_alg = {dalg:.3g}" if dim == dims[0] else None)
+            for ch in checks:
+                if ch["target"] != t:
+                    continue
+                diff = [k for k in dims if str(ch[k]) != str(base[k])]
+                if diff not in ([], [dim]) or ch[dim] not in [type(ch[dim])(v) for v in vals]:
+                    continue
+                xi = [type(ch[dim])(v) for v in vals].index(ch[dim]) + off
+                if np.isfinite(ch["delta_gd"]):
+                    ax.plot(xi, ch["delta_gd"], MARKERS[i % len(MARKERS)], mfc="none", mec="k",
+                            ms=11, mew=1.3)
+                else:
+                    ax.annotate("", (xi, ch["delta_max"] * 1.3), (xi, ch["delta_max"]),
+                                arrowprops={"arrowstyle": "->", "color": "k", "lw": 1})
+        ax.set_xticks(range(len(vals)), [str(v) for v in vals])
+        ax.set_xlim(-0.6, len(vals) - 0.4)
+        ax.set_xlabel(TITLES[dim])
+        ax.set_title(f"vary {TITLES[dim]}", fontsize=9)
+    ax0 = axes[0]
+    ax0.set_yscale("log")
+    ax0.set_ylabel(r"threshold $\delta$")
+    ax0.set_ylim(min(0.3, float(np.nanmin(th["delta_alg"].values)) * 0.8), dmax * 1.6)
+    if checks:
+        d_chk = sorted({c["d"] for c in checks})
+        ax0.plot([], [], "o", mfc="none", mec="k", ms=11,
+                 label=f"GD check: final overlap crosses {ESCAPE_LEVEL:g} (d={d_chk})")
+    ax0.plot([], [], marker=r"$\uparrow$", ls="none", color="0.3",
+             label=f"no outlier / no learning up to δ={dmax:g}")
+    ax0.plot([], [], "x", color="0.3", mew=2, label="first phase diverges at every δ")
+    base_txt = ", ".join(f"{k}={v}" for k, v in base.items())
+    fig.suptitle(f"δ_NN (theory, d={d_theory}) vs δ_alg; base point {base_txt}", fontsize=10)
+    fig.legend(loc="outside lower center", ncol=4, fontsize=7)
+    return fig

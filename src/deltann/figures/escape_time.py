@@ -1,0 +1,91 @@
+"""Escape time vs delta - delta_NN(d): how long GD sits on the plateau before learning the hard
+direction, per d, with the linearised escape time from the theory's outlier eigenvalue.
+
+Linearised escape: along an eigenvector with eigenvalue lam < 0 the hard component of W grows like
+(1 + eta_W |lam|)^t from its initial size ~ 1/sqrt(d), so q(t) reaches ``level`` after
+tau_lin = ln(level sqrt(d)) / ln(1 + eta_W |lam_out|) steps (eta_W = the W learning rate).
+"""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..phases import ESCAPE_LEVEL, escape_steps
+from .style import PALETTE, describe, select
+
+MARKERS = "osD^v<>"
+REQUIRES = {
+    "sweep": {"variables": ("hard_overlap", "diverged", "step"),
+              "dims": ("d", "delta", "seed", "step"), "attrs": ("experiment", "config")},
+    "theory": {"variables": ("delta_nn", "th_lambda"), "dims": ("d", "delta", "seed"),
+               "attrs": ("second_phase_point",)},
+}
+
+
+def eta_w(config_json: str, m: int) -> float:
+    """W learning rate of the experiment's GD (``TrainConfig.learning_rates``)."""
+    from ..train import TrainConfig
+
+    tr = json.loads(config_json)["train"]
+    return TrainConfig(**tr).learning_rates(int(m))[0]
+
+
+def draw(data, cfg):
+    ds, th = data["sweep"], data["theory"]
+    level = float(cfg.get("level", ESCAPE_LEVEL))
+    sub = select(ds, cfg.get("select", {}), keep=("d", "delta", "seed"))
+    tsel = {k: sub[k].item() for k in ("target", "activation", "loss", "m")
+            if k in th.dims and k in sub.coords}
+    th = th.sel(tsel)
+    m = int(sub["m"]) if "m" in sub.coords else 1
+    eta = eta_w(ds.attrs["config"], m)
+    budget = float(ds["step"].values[-1])
+    tau = escape_steps(sub, level).where(~sub["diverged"].astype(bool))
+    fig, (axf, ax) = plt.subplots(2, 1, figsize=(6.2, 5.4), sharex=True, layout="constrained",
+                                  gridspec_kw={"height_ratios": [1, 2.6]})
+    censored = False
+    for j, d in enumerate(sub["d"].values):
+        c = PALETTE[j % len(PALETTE)]
+        mk = MARKERS[j % len(MARKERS)]
+        if d not in th["d"].values or not np.isfinite(float(th["delta_nn"].sel(d=d))):
+            continue
+        dnn = float(th["delta_nn"].sel(d=d))
+        t = tau.sel(d=d)
+        x = t["delta"].values - dnn
+        escaped = np.isfinite(t.values)  # (delta, seed)
+        axf.plot(x, escaped.mean(axis=1), "-", marker=mk, color=c, label=f"d={d}")
+        for s in range(t.sizes["seed"]):
+            v = t.isel(seed=s).values
+            ax.plot(x, v, mk, color=c, alpha=0.45, ms=4, mfc="none")
+            miss = ~np.isfinite(v)
+            if miss.any():
+                censored = True
+                ax.plot(x[miss], np.full(miss.sum(), budget), "^", color=c, ms=6, alpha=0.7)
+        # median with never-escaped runs counted as infinitely late (NaN if most never escaped)
+        med = np.median(np.where(escaped, t.values, np.inf), axis=1)
+        med = np.where(np.isfinite(med), med, np.nan)
+        ax.plot(x, med, "-", marker=mk, color=c, label=f"GD median, d={d} (δ_NN={dnn:.2f})")
+        lam = th["th_lambda"].sel(d=d).mean("seed")
+        xs = lam["delta"].values - dnn
+        ok = np.isfinite(lam.values) & (lam.values < 0) & (xs >= 0)
+        if ok.any():
+            tl = np.log(level * np.sqrt(d)) / np.log1p(eta * np.abs(lam.values[ok]))
+            ax.plot(xs[ok], tl, "--", color=c, lw=1.2,
+                    label=f"linearised escape from theory outlier, d={d}")
+    axf.set_ylabel("fraction of\nseeds escaped")
+    axf.set_ylim(-0.05, 1.05)
+    axf.axvline(0, color="k", lw=0.8, ls=":")
+    axf.legend(loc="lower right", fontsize=7)
+    if censored:
+        ax.plot([], [], "^", color="0.3", label=f"no escape within {budget:g} steps")
+    ax.axvline(0, color="k", lw=0.8, ls=":")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$\delta - \delta_{\rm NN}(d)$  (theory $\delta_{\rm NN}$ at each d)")
+    ax.set_ylabel(rf"escape step $\tau$: first $t$ with overlap $\geq {level:g}$")
+    axf.set_title(f"{ds.attrs['experiment']}: {describe(sub)}; η_W={eta:g}, "
+                  f"{sub.sizes['seed']} seeds (hollow: single seeds)")
+    ax.legend(loc="best", fontsize=7)
+    return fig

@@ -1,0 +1,76 @@
+"""Phases of a GD run read off its records, and the empirical learning threshold of a sweep.
+
+A run that learns the hard direction goes through (i) a gradient-dominated phase in which the
+gradient norm decays while the easy part (mean, second layer, easy directions) is fitted, (ii) a
+plateau near a saddle where the gradient is smallest and the dynamics follow the most negative
+Hessian direction, and (iii) the escape, when the hard overlap grows to O(1) and the risk drops.
+
+- escape step tau_esc: first step where the hard overlap q(t) reaches ``level`` (default 0.5),
+  log-linearly interpolated between the two records around the crossing (NaN: never reached);
+- plateau step t_pl: the step of the smallest gradient norm among records before tau_esc;
+- GD threshold delta_GD: the first delta where the seed-mean final overlap crosses ``level``
+  (log-linear interpolation, as ``theory.curves.crossing``).
+All functions take plain arrays on the record grid (steps ascending).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["ESCAPE_LEVEL", "escape_step", "escape_steps", "gd_threshold", "plateau_step",
+           "plateau_steps"]
+
+ESCAPE_LEVEL = 0.5
+
+
+def escape_step(steps, overlap, level: float = ESCAPE_LEVEL) -> float:
+    """First step where ``overlap`` >= level, interpolated in log(1 + t); NaN if never.
+
+    steps, overlap: (R,) records. Non-finite records (after a divergence) count as not reached.
+    """
+    t = np.asarray(steps, float)
+    q = np.asarray(overlap, float)
+    hit = np.isfinite(q) & (q >= level)
+    if not hit.any():
+        return float("nan")
+    i = int(np.argmax(hit))
+    if i == 0:
+        return float(t[0])
+    x0, x1 = np.log1p(t[i - 1]), np.log1p(t[i])
+    frac = (level - q[i - 1]) / (q[i] - q[i - 1]) if np.isfinite(q[i - 1]) else 1.0
+    return float(np.expm1(x0 + (x1 - x0) * np.clip(frac, 0.0, 1.0)))
+
+
+def plateau_step(steps, grad_norm, t_escape: float) -> float:
+    """Step of the smallest gradient norm among records before ``t_escape`` (NaN if none)."""
+    t = np.asarray(steps, float)
+    g = np.asarray(grad_norm, float)
+    ok = np.isfinite(g) & (t < t_escape) & (t > 0)
+    if not np.isfinite(t_escape) or not ok.any():
+        return float("nan")
+    return float(t[ok][np.argmin(g[ok])])
+
+
+def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
+    """First delta where the (seed-mean) final overlap crosses ``level``, log-linear
+    interpolation; NaN if never, deltas[0] if already above there."""
+    from .theory.curves import crossing
+
+    return crossing(deltas, np.asarray(final_overlap, float) - level)
+
+
+def escape_steps(ds, level: float = ESCAPE_LEVEL):
+    """tau_esc of every run of a sweep dataset (``hard_overlap`` over ``step``): DataArray with
+    the sweep's other dimensions; NaN where a run never reached ``level``."""
+    import xarray as xr
+
+    return xr.apply_ufunc(lambda q: escape_step(ds["step"].values, q, level), ds["hard_overlap"],
+                          input_core_dims=[["step"]], vectorize=True)
+
+
+def plateau_steps(ds, t_escape):
+    """t_pl of every run (``grad_norm`` over ``step``) given its escape step (DataArray)."""
+    import xarray as xr
+
+    return xr.apply_ufunc(lambda g, te: plateau_step(ds["step"].values, g, te), ds["grad_norm"],
+                          t_escape, input_core_dims=[["step"], []], vectorize=True)

@@ -1,0 +1,74 @@
+"""Phases of a run (escape and plateau steps), the GD threshold, and the threshold-table design."""
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from deltann.phases import escape_step, escape_steps, gd_threshold, plateau_step, plateau_steps
+from deltann.theory.table import combine_tables, table_points
+
+STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000])
+
+
+def test_escape_step_interpolates_in_log_time():
+    q = np.array([0.1, 0.1, 0.1, 0.2, 0.3, 0.7, 0.99, 1.0])
+    # crossing of 0.5 halfway between records 30 (0.3) and 100 (0.7), in log(1 + t)
+    want = np.expm1(0.5 * (np.log1p(30) + np.log1p(100)))
+    assert escape_step(STEPS, q) == pytest.approx(want)
+    assert escape_step(STEPS, q, level=0.99) == pytest.approx(300)
+    assert np.isnan(escape_step(STEPS, np.full(8, 0.4)))
+    assert escape_step(STEPS, np.full(8, 0.6)) == 0
+    q_div = q.copy()
+    q_div[4:] = np.nan  # diverged at record 4: never escaped
+    assert np.isnan(escape_step(STEPS, q_div))
+
+
+def test_plateau_step_is_the_gradient_minimum_before_escape():
+    g = np.array([1.0, 0.5, 0.2, 0.1, 0.05, 0.2, 0.01, 0.001])
+    assert plateau_step(STEPS, g, t_escape=60.0) == 30
+    assert plateau_step(STEPS, g, t_escape=2000.0) == 1000
+    assert np.isnan(plateau_step(STEPS, g, t_escape=np.nan))
+
+
+def test_vectorised_over_a_sweep():
+    q = np.stack([np.full(8, 0.1), np.linspace(0, 1, 8)])  # (delta, step)
+    ds = xr.Dataset({"hard_overlap": (("delta", "step"), q),
+                     "grad_norm": (("delta", "step"), np.tile(np.linspace(1, 0.1, 8), (2, 1)))},
+                    coords={"delta": [1.0, 4.0], "step": STEPS})
+    tau = escape_steps(ds)
+    assert tau.dims == ("delta",) and np.isnan(tau.values[0]) and 10 < tau.values[1] < 30
+    tpl = plateau_steps(ds, tau)
+    assert np.isnan(tpl.values[0]) and tpl.values[1] == 10  # grad still falling: last record
+
+
+def test_gd_threshold():
+    deltas = np.array([1.0, 2.0, 4.0, 8.0])
+    assert gd_threshold(deltas, [0.1, 0.3, 0.7, 1.0]) == pytest.approx(np.sqrt(8.0))
+    assert np.isnan(gd_threshold(deltas, [0.1, 0.2, 0.3, 0.4]))
+    assert gd_threshold(deltas, [0.9, 1, 1, 1]) == 1.0
+
+
+def test_one_at_a_time_design_varies_one_factor():
+    cfg = {"target": ["a", "b"], "activation": ["softplus", "tanh"], "loss": ["square"],
+           "width": [2, 1, 4], "schedule": ["both", "first_layer"], "design": "one_at_a_time"}
+    pts = table_points(cfg)
+    assert len(pts) == 2 * (1 + 1 + 0 + 2 + 1)  # per target: base + one per other value
+    for p in pts:
+        assert sum(i != 0 for i in p[1:]) <= 1
+    assert len(table_points({**cfg, "design": "factorial"})) == 2 * 2 * 1 * 3 * 2
+
+
+def test_combine_tables_keeps_variable_attributes():
+    def part(t, v):
+        ds = xr.Dataset({"delta_nn": (("target", "m"), [[v, v + 1]], {"long_name": "x",
+                                                                       "units": "1"}),
+                         "delta_alg": ("target", [0.5], {"long_name": "y", "units": "1"})},
+                        coords={"target": [t], "m": [1, 2]})
+        ds.attrs.update(reasons=f'{{"{t}": "r{t}"}}', design="factorial", max_delta=16.0)
+        return ds
+
+    cfg = {"base_seed": 1, "target": ["a", "b"]}
+    ds = combine_tables([part("a", 1.0), part("b", 3.0)], cfg)
+    assert list(ds["target"].values) == ["a", "b"]
+    assert ds["delta_nn"].attrs["long_name"] == "x"
+    assert ds.attrs["reasons"] == '{"a": "ra", "b": "rb"}' and '"b"' in ds.attrs["config"]
