@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .sweep import Point
 
-__all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min"]
+__all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min",
+           "second_phase_runtime_min"]
 
 _BASE_MB = 400  # interpreter + numpy/scipy/xarray
 
@@ -35,3 +36,15 @@ def hessian_runtime_min(p: Point, n_snapshots: int) -> int:
     md = p.m * p.d
     flops = n_snapshots * (2.0 * p.n * md * md + 10.0 * md**3)
     return int(10 + flops / 1e9 / 60)
+
+
+def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1) -> int:
+    """Theory jobs: for each (m, d, n) in ``points``, ``evals_per_point`` second-phase points,
+    each projected GD (``steps`` steps) plus a dense Hessian build and eigh (theory.nc's
+    simulation points) at >= 1 GFlop/s, with a 60 min floor."""
+    flops = 0.0
+    for m, d, n in points:
+        md = m * d
+        flops += evals_per_point * (4.0 * n * d * max(m, 4) * steps + 2.0 * n * md * md
+                                    + 10.0 * md**3)
+    return int(60 + flops / 1e9 / 60)

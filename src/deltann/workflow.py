@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import resources
 from .figures import input_roles, module_path
-from .sweep import expand, parse_run_id, run_id
+from .sweep import expand, n_samples, parse_run_id, run_id
 
 __all__ = ["Layout"]
 
@@ -119,6 +119,24 @@ class Layout:
         dense = hc["method"] == "dense" or (hc["method"] == "auto"
                                             and p.m * p.d <= hc["dense_max"])
         return resources.hessian_mem_mb(p, e["n_test"], dense, attempt)
+
+    def theory_runtime(self, exp: str) -> int:
+        e = self.exp_slice(exp)
+        tc = e["theory"]
+        pts = [(m, d, n_samples(d, dl)) for m in e["width"] for d in tc["d"]
+               for dl in tc["deltas"]] * int(tc["seeds"]) * len(e["target"])
+        return resources.second_phase_runtime_min(pts, int(tc["steps"]))
+
+    def thresholds_runtime(self, target: str) -> int:
+        """Per-target job: every design point scans the delta grid plus refine steps."""
+        from .theory.table import table_points
+
+        c = self.thresholds_slice(target)
+        evals = (len(c["deltas"]) + int(c["refine"])) * int(c["seeds"])
+        widths = [int(w) for w in c["width"]]
+        pts = [(widths[i[3]], int(c["d"]), n_samples(int(c["d"]), dl))
+               for i in table_points(c) for dl in (max(c["deltas"]),)]
+        return resources.second_phase_runtime_min(pts, int(c["steps"]), evals)
 
     def hessian_runtime(self, exp: str, run: str) -> int:
         e = self.exp_slice(exp)

@@ -10,7 +10,7 @@ rule theory:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=60,
+        runtime=lambda w: LAYOUT.theory_runtime(w.exp),
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
     message:

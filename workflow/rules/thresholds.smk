@@ -10,7 +10,7 @@ rule threshold_target:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=120,
+        runtime=lambda w: LAYOUT.thresholds_runtime(w.target),
     params:
         cfg=lambda w: LAYOUT.thresholds_slice(w.target),
     message:
