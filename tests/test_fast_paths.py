@@ -106,3 +106,25 @@ def test_dense_spectrum_matches_eigh(N):
     assert spec.eigvecs.shape == (N, k)
     np.testing.assert_allclose(np.abs(np.sum(spec.eigvecs * v[:, :k], axis=0)), 1, atol=1e-9)
     np.testing.assert_allclose(H @ spec.eigvecs, spec.eigvecs * w[:k], atol=1e-10)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3])
+@pytest.mark.parametrize("complex_g", [False, True])
+def test_theory_B_closed_forms_equal_batched_solve(m, complex_g):
+    from deltann.theory import spectrum as ts
+
+    rng = np.random.default_rng(m)
+    A = rng.standard_normal((50, m, m))
+    law = ts.KernelLaw.empirical(A + np.swapaxes(A, 1, 2), rng.standard_normal((50, 1)))
+    G = rng.standard_normal((m, m))
+    g = np.eye(m) + 0.1 * (G + G.T) + (0.3j * np.eye(m) if complex_g else 0)
+    M = np.eye(m) + np.einsum("ij,qjk->qik", g, law.K) / 1.7
+    ref = np.einsum("qij,qjk->qik", law.K, np.linalg.inv(M))
+    np.testing.assert_allclose(ts._B(g, law, 1.7), ref, rtol=1e-10, atol=1e-12)
+    P, B = ts.phi(g, law, 1.7)
+    np.testing.assert_allclose(P, ref.mean(axis=0), rtol=1e-10, atol=1e-12)
+    EBB = np.einsum("q,qij,qkl->iljk", law.w, B, B).reshape(m * m, m * m)
+    np.testing.assert_allclose(ts._L_matrix(g, B, law, 1.7), np.kron(g, g) @ EBB / 1.7,
+                               rtol=1e-10, atol=1e-12)
+    S = np.einsum("q,qa,qb,qij->aibj", law.w, law.z, law.z, B).reshape(m, m)
+    np.testing.assert_allclose(ts._S(B, law), S, rtol=1e-10, atol=1e-12)
