@@ -3,7 +3,8 @@
 bound = time of X @ v plus v^T X with BLAS on the same X (stream X twice), measured
 interleaved with the step, 1 BLAS thread. ratio = bound / step (1 = at the bound; the fused
 pass reads X once, so > 1 is possible). The note gives the flop floor 4 n d m / (GEMM rate),
-the GEMM rate measured in this run on a square product.
+the GEMM rate measured in this run on a square product. Extra rows: the Gram-matrix step
+(``deltann.gram``, used by ``train`` when n <= d) vs the direct step, ratio = direct / Gram.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from functools import partial
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from deltann.gram import GramGD
 from deltann.model import Workspace, value_and_grad
 
 from .problems import gemm_gflops, problem
 from .timing import Row, progress, time_pair
 
-FULL = dict(nd=(1e6, 4e6, 1e7, 4e7), d=500, m=(1, 4, 16), dtypes=("float64", "float32"))
-QUICK = dict(nd=(1e4, 4e4), d=50, m=(1, 4), dtypes=("float64", "float32"))
+FULL = dict(nd=(1e6, 4e6, 1e7, 4e7), d=500, m=(1, 4, 16), dtypes=("float64", "float32"),
+            gram=dict(d=2000, n=(500, 2000), m=(1, 4, 16)))
+QUICK = dict(nd=(1e4, 4e4), d=50, m=(1, 4), dtypes=("float64", "float32"),
+             gram=dict(d=60, n=(30,), m=(2,)))
 TARGET_ND, TARGET = 1e7, 0.6
 
 
@@ -60,4 +64,34 @@ def run(quick: bool, repeats: int, d: int | None = None, threads: int = 1) -> li
                     progress(f"gd {rows[-1].case}: step {step.fmt()}, bound {bound.fmt()}, "
                              f"ratio {ratio:.2f}")
                 del X
+        rows += _gram_rows(cfg["gram"], repeats, threads)
+    return rows
+
+
+def _direct_step(p, X, y, act, loss, ws):
+    _, g = value_and_grad(p, X, y, act, loss, ws)
+    p.W -= 0.0 * g.W
+
+
+def _gram_step(gs, p, y, act, loss):
+    _, GT, _, _ = gs.value_and_grad(p.a, p.c, y, act, loss)
+    gs.step(0.0, GT)
+
+
+def _gram_rows(cfg, repeats, threads) -> list[Row]:
+    """GD step (gradient + W update) on the Gram path (n <= d) vs the direct path."""
+    rows, d = [], cfg["d"]
+    for n in cfg["n"]:
+        X, y, _, _, act, loss = problem(n, d, 1)
+        for m in cfg["m"]:
+            _, _, p, _, _, _ = problem(2, d, m)
+            ws = Workspace(n, d, m, X.dtype)
+            gs = GramGD(X, p.W.copy())
+            ours, ref = time_pair(partial(_gram_step, gs, p, y, act, loss),
+                                  partial(_direct_step, p, X, y, act, loss, ws), repeats)
+            rows.append(Row("gd", f"Gram path n={n} d={d} m={m} float64", ours, "direct path",
+                            ref, ref.median / ours.median, "direct / Gram",
+                            note="n ≤ d: U = U0 + C K, K = X Xᵀ",
+                            extra=dict(n=n, d=d, m=m, dtype="float64", threads=threads)))
+            progress(f"gd {rows[-1].case}: Gram {ours.fmt()}, direct {ref.fmt()}")
     return rows

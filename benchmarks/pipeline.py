@@ -1,11 +1,11 @@
 """Section pipeline: ``snakemake --cores 2`` end to end on a temporary copy of the workflow.
 
-Copies Snakefile, workflow/ and configs/ plus the chosen config (default: the repo's
-config.yaml, whatever it says) to a temporary directory, runs it there with results in that
-directory, and reads Snakemake's benchmark files (results/benchmarks/**.tsv: wall ``s``,
-``cpu_time``, ``max_rss`` in MB) for per-rule rows. Rows: end-to-end wall time (ratio = sum of
-job wall times / pipeline wall time, i.e. the parallelism achieved), one per rule (ratio = the
-rule's summed job time / pipeline wall time), and training jobs' peak RSS vs the size of X.
+Copies Snakefile, environment.yml, workflow/, configs/, profiles/ and the chosen config
+(default: the repo's config.yaml, whatever it says) to a temporary directory, runs it there,
+and reads Snakemake's benchmark files (results/benchmarks/**.tsv: wall ``s``, ``cpu_time``,
+``max_rss`` in MB). Rows: end-to-end wall time (ratio = sum of job wall times / pipeline wall
+time, the parallelism achieved), one per rule (ratio = the rule's summed job time / pipeline
+wall time), and the training jobs' peak RSS vs the size of X.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .timing import Row, Stat, progress, stat
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 600.0
+MIN_X_MB = 100.0  # the RSS target is judged only where X dominates the interpreter
 _STEPS = re.compile(r"(\d+) of (\d+) steps \((\d+%)\) done")
 
 
@@ -56,8 +57,10 @@ def read_benchmarks(bench_dir: Path) -> list[dict]:
 
 
 def _copy_workflow(dest: Path, config: Path) -> None:
-    shutil.copy2(REPO / "Snakefile", dest / "Snakefile")
-    for sub in ("workflow", "configs"):
+    for f in ("Snakefile", "environment.yml", "pyproject.toml"):
+        if (REPO / f).is_file():
+            shutil.copy2(REPO / f, dest / f)
+    for sub in ("workflow", "configs", "profiles"):
         if (REPO / sub).is_dir():
             shutil.copytree(REPO / sub, dest / sub, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(config, dest / "config.yaml")
@@ -111,10 +114,12 @@ def rows_from(wall: float, recs: list[dict]) -> list[Row]:
         x_mb = 8 * big["n"] * big["d"] / 1e6
         rss = big["max_rss"]
         rows.append(Row("pipeline", f"train peak RSS, largest X (n={big['n']}, d={big['d']})",
-                        Stat(rss, 0.0, 1), "size of X (MB)", Stat(x_mb, 0.0, 1), rss / x_mb,
-                        "max_rss / X", target="≤ 2.5",
-                        met=rss / x_mb <= 2.5,
-                        note="max_rss includes the interpreter and libraries", unit="MB",
+                        Stat(rss, 0.0, 1), "size of X", Stat(x_mb, 0.0, 1), rss / x_mb,
+                        "max_rss / X", target="≤ 2.5" if x_mb >= MIN_X_MB else "",
+                        met=(rss / x_mb <= 2.5) if x_mb >= MIN_X_MB else None, unit="MB",
+                        note="max_rss includes the interpreter and libraries"
+                             + ("" if x_mb >= MIN_X_MB else "; X too small for the target "
+                                "(see section memory)"),
                         extra=dict(max_rss_mb=rss, x_mb=x_mb,
                                    median_rss_mb=float(np.median([r["max_rss"]
                                                                   for r in train])))))

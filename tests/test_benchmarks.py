@@ -30,8 +30,8 @@ def test_quick_run_writes_table_and_json(tmp_path, capsys):
         assert set(r) == ROW_KEYS
         assert set(r["ours"]) == {"median", "iqr", "repeats"} and r["ours"]["median"] > 0
         assert r["ratio"] > 0
-    # 2 sizes x 2 widths x 2 dtypes in the gd section
-    assert sum(r["section"] == "gd" for r in rows) == 8
+    # 2 sizes x 2 widths x 2 dtypes in the gd section, plus the Gram path
+    assert sum(r["section"] == "gd" for r in rows) == 8 + 1  # + one Gram-path row
     if torch_cmp.available() is None:
         assert sum(r["section"] == "torch" for r in rows) == 4
         assert all(r["extra"]["rel_diff"] < 1e-10 for r in rows if r["section"] == "torch")
