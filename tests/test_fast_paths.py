@@ -31,7 +31,7 @@ def test_blocked_passes_equal_one_block(act, loss, monkeypatch):
     one_g = one_g.vector()
     one_h = M.hvp(p, X, y, a, ls, v).vector()
     monkeypatch.setattr(M, "SINGLE_BLOCK_BYTES", 0)
-    monkeypatch.setattr(M, "BLOCK_BYTES", 1)  # 64-row blocks: 11 blocks, the last one short
+    monkeypatch.setattr(M, "BLOCK_ELEMS", 1)  # 64-row blocks: 11 blocks, the last one short
     assert M.block_rows(*X.shape, 8) == 64
     val, g = M.value_and_grad(p, X, y, a, ls)
     assert val == pytest.approx(one_v, rel=1e-13)

@@ -20,7 +20,7 @@ from .losses import Loss
 
 __all__ = [
     "Params", "forward", "risk", "value_and_grad", "gradient", "kernel", "hvp",
-    "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS", "BLOCK_BYTES", "SINGLE_BLOCK_BYTES",
+    "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS", "BLOCK_ELEMS", "SINGLE_BLOCK_BYTES",
     "block_rows", "Workspace", "grad_from_U",
 ]
 
@@ -94,20 +94,21 @@ def risk(p: Params, X, y, act: Activation, loss: Loss) -> float:
     return float(np.mean(loss.value(forward(p, X, act), y)))
 
 
-#: Bytes of X per row block of the fused passes: the block is re-read from cache by the second
-#: GEMM, so X streams from memory once per gradient or HVP (measured best at 0.5-1 MiB). X up to
-#: SINGLE_BLOCK_BYTES (cache-resident anyway) is done in one block (fewer Python calls).
-BLOCK_BYTES = 1 << 20
+#: Elements of X per row block of the fused passes (1 MiB of float64, 512 KiB of float32): the
+#: block is re-read from cache by the second GEMM, so X streams from memory once per gradient or
+#: HVP (best measured with OpenBLAS at m <= 16). X up to SINGLE_BLOCK_BYTES (cache-resident
+#: anyway) is done in one block (fewer Python calls).
+BLOCK_ELEMS = 1 << 17
 SINGLE_BLOCK_BYTES = 4 << 20
 
 
-def block_rows(n: int, d: int, itemsize: int, block_bytes: int | None = None) -> int:
-    """Rows per block: ``block_bytes`` of X (at least 64 rows, for the GEMMs), at most n."""
-    if block_bytes is None:
+def block_rows(n: int, d: int, itemsize: int, block_elems: int | None = None) -> int:
+    """Rows per block: ``block_elems`` entries of X (at least 64 rows, for the GEMMs), at most n."""
+    if block_elems is None:
         if n * d * itemsize <= SINGLE_BLOCK_BYTES:
             return max(1, n)
-        block_bytes = BLOCK_BYTES
-    return int(max(1, min(n, max(64, block_bytes // max(1, itemsize * d)))))
+        block_elems = BLOCK_ELEMS
+    return int(max(1, min(n, max(64, block_elems // max(1, d)))))
 
 
 class Workspace:
@@ -117,10 +118,10 @@ class Workspace:
     step; ``grad`` is then overwritten by every call.
     """
 
-    def __init__(self, n: int, d: int, m: int, dtype, block_bytes: int | None = None):
+    def __init__(self, n: int, d: int, m: int, dtype, block_elems: int | None = None):
         dtype = np.dtype(dtype)
         self.key = (n, d, m, dtype)
-        self.rows = B = block_rows(n, d, dtype.itemsize, block_bytes)
+        self.rows = B = block_rows(n, d, dtype.itemsize, block_elems)
         self.U, self.S, self.S1, self.T = (np.empty((m, B), dtype) for _ in range(4))
         self.dW, self.tmpW = np.empty((m, d), dtype), np.empty((m, d), dtype)
         self.grad = Params(self.dW, np.empty(m, dtype), 0.0)
