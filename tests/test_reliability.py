@@ -168,7 +168,7 @@ def test_dense_failure_names_the_run(monkeypatch):
     def boom(*a, **k):
         raise np.linalg.LinAlgError("eigh failed to converge")
 
-    monkeypatch.setattr(hess.scipy.linalg, "eigh", boom)
+    monkeypatch.setattr(hess, "dense_spectrum", boom)
     rng = np.random.default_rng(0)
     par = hess.Params(rng.standard_normal((2, 5)), np.ones(2), 0.0)
     from deltann.activations import get_activation

@@ -22,6 +22,19 @@ class Activation:
     df: Callable[[Array], Array]
     d2f: Callable[[Array], Array]
     formula: str
+    f_df: Callable[[Array, Array, Array, Array], None] | None = None
+
+    def values_and_slopes(self, u: Array, s: Array, ds: Array, tmp: Array) -> None:
+        """s <- sigma(u), ds <- sigma'(u) in place (same shape as u; ``tmp`` is scratch).
+
+        Uses the fused kernel ``f_df`` when the activation has one (one pass, no temporaries of
+        the size of u), else the two closed forms.
+        """
+        if self.f_df is not None:
+            self.f_df(u, s, ds, tmp)
+        else:
+            s[...] = self.f(u)
+            ds[...] = self.df(u)
 
 
 def _tanh_d1(u):
@@ -32,6 +45,12 @@ def _tanh_d1(u):
 def _tanh_d2(u):
     t = np.tanh(u)
     return -2.0 * t * (1.0 - t * t)
+
+
+def _tanh_f_df(u, s, ds, tmp):
+    np.tanh(u, out=s)
+    np.multiply(s, s, out=ds)
+    np.subtract(1.0, ds, out=ds)
 
 
 _SQRT_2_PI = np.sqrt(2.0 / np.pi)
@@ -49,18 +68,34 @@ def _softplus(u):
     return np.logaddexp(0.0, u)
 
 
+def _softplus_f_df(u, s, ds, tmp):
+    """softplus = max(u, 0) + log1p(e), sigma' = 1/(1+e) (u >= 0) or e/(1+e), e = exp(-|u|)
+    (the branches of np.logaddexp(0, u) and scipy's expit, sharing one exp)."""
+    np.abs(u, out=tmp)
+    np.negative(tmp, out=tmp)
+    np.exp(tmp, out=tmp)
+    np.log1p(tmp, out=s)
+    np.add(tmp, 1.0, out=ds)
+    np.divide(tmp, ds, out=tmp)  # e/(1+e)
+    np.divide(1.0, ds, out=ds)  # 1/(1+e)
+    neg = u < 0
+    np.copyto(ds, tmp, where=neg)
+    np.maximum(u, 0.0, out=tmp)
+    s += tmp
+
+
 def _softplus_d2(u):
     s = expit(u)
     return s * (1.0 - s)
 
 
 _REGISTRY = [
-    Activation("tanh", np.tanh, _tanh_d1, _tanh_d2, "tanh(u)"),
+    Activation("tanh", np.tanh, _tanh_d1, _tanh_d2, "tanh(u)", _tanh_f_df),
     Activation("erf", lambda u: erf(u / np.sqrt(2.0)), _erf_d1, _erf_d2,
                "erf(u/sqrt 2) (sigma' = sqrt(2/pi) exp(-u^2/2))"),
     Activation("relu", lambda u: np.maximum(u, 0.0), lambda u: (u > 0).astype(u.dtype),
                np.zeros_like, "max(u, 0) (sigma'' = 0 a.e.)"),
-    Activation("softplus", _softplus, expit, _softplus_d2, "log(1 + e^u)"),
+    Activation("softplus", _softplus, expit, _softplus_d2, "log(1 + e^u)", _softplus_f_df),
     Activation("he1", lambda u: u, np.ones_like, np.zeros_like, "He1(u) = u"),
     Activation("he2", lambda u: u * u - 1.0, lambda u: 2.0 * u,
                lambda u: np.full_like(u, 2.0), "He2(u) = u^2 - 1"),

@@ -20,7 +20,8 @@ from .losses import Loss
 
 __all__ = [
     "Params", "forward", "risk", "value_and_grad", "gradient", "kernel", "hvp",
-    "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS",
+    "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS", "BLOCK_ELEMS", "SINGLE_BLOCK_BYTES",
+    "block_rows", "Workspace", "grad_from_U",
 ]
 
 PARAM_BLOCKS = ("W", "a", "c")
@@ -93,16 +94,88 @@ def risk(p: Params, X, y, act: Activation, loss: Loss) -> float:
     return float(np.mean(loss.value(forward(p, X, act), y)))
 
 
-def value_and_grad(p: Params, X, y, act: Activation, loss: Loss) -> tuple[float, Params]:
-    """Risk and gradient: dR/dW = (1/n) (r a s')^T X, dR/da = (1/n) s^T r, dR/dc = mean r."""
-    n = X.shape[0]
-    q = _pass(p, X, y, act, loss)
-    r = q["r"]
-    G = (r[:, None] * q["s1"]) * p.a
-    dW = (G.T @ X) / n
-    da = (q["s"].T @ r) / n
-    dc = float(np.mean(r))
-    return float(np.mean(loss.value(q["f"], y))), Params(dW, da, dc)
+#: Elements of X per row block of the fused passes (1 MiB of float64, 512 KiB of float32): the
+#: block is re-read from cache by the second GEMM, so X streams from memory once per gradient or
+#: HVP (best measured with OpenBLAS at m <= 16). X up to SINGLE_BLOCK_BYTES (cache-resident
+#: anyway) is done in one block (fewer Python calls).
+BLOCK_ELEMS = 1 << 17
+SINGLE_BLOCK_BYTES = 4 << 20
+
+
+def block_rows(n: int, d: int, itemsize: int, block_elems: int | None = None) -> int:
+    """Rows per block: ``block_elems`` entries of X (at least 64 rows, for the GEMMs), at most n."""
+    if block_elems is None:
+        if n * d * itemsize <= SINGLE_BLOCK_BYTES:
+            return max(1, n)
+        block_elems = BLOCK_ELEMS
+    return int(max(1, min(n, max(64, block_elems // max(1, d)))))
+
+
+class Workspace:
+    """Reusable buffers of the fused gradient pass: (m, B) blocks and the (m, d) gradient.
+
+    Pass one to ``value_and_grad`` in a loop (GD) so nothing of size n or m d is allocated per
+    step; ``grad`` is then overwritten by every call.
+    """
+
+    def __init__(self, n: int, d: int, m: int, dtype, block_elems: int | None = None):
+        dtype = np.dtype(dtype)
+        self.key = (n, d, m, dtype)
+        self.rows = B = block_rows(n, d, dtype.itemsize, block_elems)
+        self.U, self.S, self.S1, self.T = (np.empty((m, B), dtype) for _ in range(4))
+        self.dW, self.tmpW = np.empty((m, d), dtype), np.empty((m, d), dtype)
+        self.grad = Params(self.dW, np.empty(m, dtype), 0.0)
+
+
+def grad_from_U(UT, y, a, c: float, act: Activation, loss: Loss, S, S1, T):
+    """Given U^T = W X^T (m, B): fills S = sigma(U^T) and S1 <- G^T = a r sigma'(U^T) (m, B).
+
+    Returns (sum_i l(f_i, y_i), S r (m,), sum_i r_i) with f = a^T S + c, r = l'(f, y); the
+    W-gradient of these samples is G^T X. S, S1, T: caller-owned (m, B) buffers.
+    """
+    act.values_and_slopes(UT, S, S1, T)
+    f = a @ S
+    f += c
+    r = loss.d1(f, y)
+    val = float(np.sum(loss.value(f, y)))
+    S1 *= r
+    S1 *= a[:, None]
+    return val, S @ r, float(np.sum(r))
+
+
+def value_and_grad(p: Params, X, y, act: Activation, loss: Loss,
+                   ws: Workspace | None = None) -> tuple[float, Params]:
+    """Risk and gradient: dR/dW = (1/n) (r a s')^T X, dR/da = (1/n) s^T r, dR/dc = mean r.
+
+    One fused pass over row blocks X_b (``block_rows``): U_b^T = W X_b^T, elementwise work on
+    the (m, B) block, then dW += G_b^T X_b while X_b is still in cache. Computed in X's dtype.
+    """
+    n, d = X.shape
+    m = p.m
+    if ws is None or ws.key != (n, d, m, X.dtype):
+        ws = Workspace(n, d, m, X.dtype)
+    B = ws.rows
+    W, a = p.W, p.a
+    dW, tmp = ws.dW, ws.tmpW
+    dW.fill(0.0)
+    da = np.zeros(m, dtype=X.dtype)
+    val = dc = 0.0
+    for i in range(0, n, B):
+        Xb = X[i:i + B]
+        b = Xb.shape[0]
+        U, S, S1, T = ws.U[:, :b], ws.S[:, :b], ws.S1[:, :b], ws.T[:, :b]
+        np.matmul(W, Xb.T, out=U)
+        v, sa, sc = grad_from_U(U, y[i:i + b], a, p.c, act, loss, S, S1, T)
+        val += v
+        da += sa
+        dc += sc
+        np.matmul(S1, Xb, out=tmp)
+        dW += tmp
+    dW /= n
+    g = ws.grad
+    np.divide(da, n, out=g.a)
+    g.c = dc / n
+    return val / n, g
 
 
 def gradient(p: Params, X, y, act: Activation, loss: Loss) -> Params:
@@ -123,20 +196,43 @@ def hvp(p: Params, X, y, act: Activation, loss: Loss, v: Params) -> Params:
     """Full Hessian-vector product H v, v = (V, b, e) in parameter space.
 
     H = (1/n) sum_i l''_i J_i J_i^T + (1/n) sum_i r_i grad^2 f_i, with J_i = grad f_i.
+    One fused pass over row blocks: [U S]_b = X_b [W; V]^T (one GEMM with 2m columns), the
+    elementwise work on the block, then HW += M_b^T X_b while X_b is in cache.
     """
-    n = X.shape[0]
-    q = _pass(p, X, y, act, loss, order=2)
-    S = X @ v.W.T  # (n, m): x_i . v_j
-    s1a = q["s1"] * p.a
-    Jv = np.sum(s1a * S, axis=1) + q["s"] @ v.a + v.c
-    w = q["l2"] * Jv
-    r = q["r"]
-    # Gauss-Newton part J^T w plus curvature part of f, W rows:
-    M = w[:, None] * s1a + r[:, None] * (p.a * q["s2"] * S + q["s1"] * v.a)
-    HW = (M.T @ X) / n
-    Ha = (q["s"].T @ w + (q["s1"] * S).T @ r) / n
-    Hc = float(np.sum(w)) / n
-    return Params(HW, Ha, Hc)
+    n, d = X.shape
+    m = p.m
+    WV = np.concatenate([p.W, np.asarray(v.W, dtype=p.W.dtype)]).T  # (d, 2m)
+    B = block_rows(n, d, X.itemsize)
+    Z = np.empty((B, 2 * m), dtype=np.result_type(X, WV))
+    HW = np.zeros((m, d), dtype=Z.dtype)
+    tmp = np.empty_like(HW)
+    Ha = np.zeros(m, dtype=Z.dtype)
+    Hc = 0.0
+    a, va = p.a, v.a
+    for i in range(0, n, B):
+        Xb = X[i:i + B]
+        b = Xb.shape[0]
+        Zb = Z[:b]
+        np.matmul(Xb, WV, out=Zb)
+        U, S = Zb[:, :m], Zb[:, m:]
+        s, s1, s2 = act.f(U), act.df(U), act.d2f(U)
+        f = s @ a + p.c
+        yb = y[i:i + b]
+        r, l2 = loss.d1(f, yb), loss.d2(f, yb)
+        s1a = s1 * a
+        w = l2 * (np.einsum("ij,ij->i", s1a, S) + s @ va + v.c)
+        # Gauss-Newton part J^T w plus curvature part of f, W rows:
+        s2 *= a
+        s2 *= S
+        s2 += s1 * va
+        s2 *= r[:, None]
+        s2 += w[:, None] * s1a
+        np.matmul(s2.T, Xb, out=tmp)
+        HW += tmp
+        s1 *= S
+        Ha += s.T @ w + s1.T @ r
+        Hc += float(np.sum(w))
+    return Params(HW / n, Ha / n, Hc / n)
 
 
 def hessian_W(p: Params, X, y, act: Activation, loss: Loss) -> np.ndarray:

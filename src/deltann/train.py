@@ -19,8 +19,9 @@ import numpy as np
 
 from .activations import Activation
 from .data import Dataset
+from .gram import GramGD, use_gram
 from .losses import Loss
-from .model import Params, forward, value_and_grad
+from .model import Params, Workspace, forward, value_and_grad
 
 __all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "record_steps", "init_params", "train",
            "latent_cosines", "subspace_overlap"]
@@ -107,14 +108,17 @@ class TrainResult:
 
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
-          frozen: np.ndarray | None = None) -> TrainResult:
+          frozen: np.ndarray | None = None, gram: bool | None = None) -> TrainResult:
     """Run full-batch GD on ``data`` from a fresh init drawn with ``rng``.
 
     frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
     and every W step are projected onto their orthogonal complement, W <- W (I - U U^T).
+    gram: use the Gram-matrix path (``deltann.gram``; same iterates up to rounding); None: when
+    n <= d. Work buffers are allocated once; X is used in ``cfg.dtype`` (C-contiguous).
     """
     dtype = np.dtype(cfg.dtype)
-    X, y = data.X.astype(dtype, copy=False), data.y.astype(dtype, copy=False)
+    X = np.ascontiguousarray(data.X, dtype=dtype)
+    y = np.ascontiguousarray(data.y, dtype=dtype)
     theta = data.theta
     p = init_params(m, data.d, cfg, rng)
     if frozen is not None and frozen.size:
@@ -134,14 +138,26 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     )
     t0 = last_log = time.perf_counter()
     rec = 0
+    gram = use_gram(*X.shape) if gram is None else gram
+    if gram:
+        gs = GramGD(X, p.W, frozen)
+    else:
+        ws = Workspace(*X.shape, m, dtype)
     for t in range(cfg.steps + 1):
-        value, g = value_and_grad(p, X, y, act, loss)
-        wmax = float(np.max(np.abs(p.W))) if p.W.size else 0.0
+        if gram:
+            value, GT, ga, gc = gs.value_and_grad(p.a, p.c, y, act, loss)
+            wmax = gs.max_abs_W(cfg.max_weight_norm)
+        else:
+            value, g = value_and_grad(p, X, y, act, loss, ws)
+            wmax = float(np.max(np.abs(p.W))) if p.W.size else 0.0
         if not np.isfinite(value) or not np.isfinite(wmax) or wmax > cfg.max_weight_norm:
             res.diverged, res.diverged_step = True, t
             log.warning("diverged at step %d (risk=%s, max|W|=%s)", t, value, wmax)
             break
         if t == grid[rec]:
+            if gram:
+                p.W = gs.W()
+                g = Params(gs.grad_W(GT), ga, gc)
             gn = np.sqrt(np.sum(g.W**2) * (eta_w > 0) + np.sum(g.a**2) * (eta_a > 0)
                          + g.c**2 * (eta_c > 0))
             res.train_risk[rec] = value
@@ -162,9 +178,13 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
                          t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec - 1])), now - t0)
         if t == cfg.steps:
             break
-        if frozen is not None and frozen.size:
-            g.W -= (g.W @ frozen) @ frozen.T
-        p.W -= eta_w * g.W
+        if gram:
+            gs.step(eta_w, GT)
+            g = Params(p.W, ga, gc)  # only a, c are read below
+        else:
+            if frozen is not None and frozen.size:
+                g.W -= (g.W @ frozen) @ frozen.T
+            p.W -= eta_w * g.W
         if eta_a:
             p.a -= eta_a * g.a
         if eta_c:

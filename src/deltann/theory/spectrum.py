@@ -80,22 +80,48 @@ class KernelLaw:
 
 
 def _B(g, law: KernelLaw, delta: float) -> np.ndarray:
-    """B_q = K_q (I + g K_q / delta)^{-1}, shape (Q, m, m)."""
+    """B_q = K_q (I + g K_q / delta)^{-1}, shape (Q, m, m).
+
+    m = 1 and m = 2 in closed form (elementwise over the nodes, no per-node LAPACK call); larger
+    m by a batched solve of (I + K g / delta) B = K (B is symmetric: push-through identity).
+    """
+    K = law.K
     m = law.m
-    M = np.eye(m) + np.einsum("ij,qjk->qik", g, law.K) / delta
-    return np.swapaxes(np.linalg.solve(np.swapaxes(M, 1, 2), np.swapaxes(law.K, 1, 2)), 1, 2)
+    if m == 1:
+        return K / (1.0 + g[0, 0] * K / delta)
+    if m == 2:
+        k00, k01, k10, k11 = K[:, 0, 0], K[:, 0, 1], K[:, 1, 0], K[:, 1, 1]
+        (g00, g01), (g10, g11) = g / delta
+        a = 1.0 + g00 * k00 + g01 * k10  # M = I + g K / delta = [[a, b], [c, e]]
+        b = g00 * k01 + g01 * k11
+        c = g10 * k00 + g11 * k10
+        e = 1.0 + g10 * k01 + g11 * k11
+        det = a * e - b * c
+        B = np.empty(K.shape, det.dtype)  # K M^{-1}, M^{-1} = [[e, -b], [-c, a]] / det
+        B[:, 0, 0] = (k00 * e - k01 * c) / det
+        B[:, 0, 1] = (k01 * a - k00 * b) / det
+        B[:, 1, 0] = (k10 * e - k11 * c) / det
+        B[:, 1, 1] = (k11 * a - k10 * b) / det
+        return B
+    M = np.matmul(g, K)
+    M /= delta
+    M[:, np.arange(m), np.arange(m)] += 1.0
+    return np.swapaxes(np.linalg.solve(np.swapaxes(M, 1, 2), np.swapaxes(K, 1, 2)), 1, 2)
 
 
 def phi(g, law: KernelLaw, delta: float):
     """Phi(g) = E[B] and the nodes B."""
     B = _B(g, law, delta)
-    return np.einsum("q,qij->ij", law.w, B), B
+    return (law.w @ B.reshape(len(B), -1)).reshape(law.m, law.m), B
 
 
 def _L_matrix(g, B, law: KernelLaw, delta: float) -> np.ndarray:
     """Row-major matrix of L(X) = g E[B X B] g / delta on vec(X), size m^2 x m^2."""
     # vec_r(B X B)_(i,l) = sum_jk B_ij B_kl X_jk ;  vec_r(g Y g) = (g (x) g) vec_r(Y)
-    EBB = np.einsum("q,qij,qkl->iljk", law.w, B, B).reshape(law.m**2, law.m**2)
+    m = law.m
+    Bf = B.reshape(len(B), m * m)
+    T = ((law.w[:, None] * Bf).T @ Bf).reshape(m, m, m, m)  # T[i,j,k,l] = E[B_ij B_kl]
+    EBB = T.transpose(0, 3, 1, 2).reshape(m * m, m * m)
     return np.kron(g, g) @ EBB / delta
 
 
@@ -253,10 +279,17 @@ def bulk_density(lams, law: KernelLaw, delta: float, eta: float = 1e-3, alpha: f
     return out
 
 
+def _zz_moment(law: KernelLaw, A: np.ndarray) -> np.ndarray:
+    """E[(z z^T) (x) A] for node matrices A (Q, m, m): size (k m) x (k m)."""
+    k, m = law.z.shape[1], law.m
+    zz = (law.z[:, :, None] * law.z[:, None, :]).reshape(len(law.w), k * k) * law.w[:, None]
+    T = (zz.T @ A.reshape(len(A), m * m)).reshape(k, k, m, m)
+    return T.transpose(0, 2, 1, 3).reshape(k * m, k * m)
+
+
 def _S(B, law: KernelLaw) -> np.ndarray:
     """S = E[(z z^T) (x) B], size (k m) x (k m)."""
-    return np.einsum("q,qa,qb,qij->aibj", law.w, law.z, law.z, B).reshape(
-        law.z.shape[1] * law.m, -1)
+    return _zz_moment(law, B)
 
 
 def _mu(lam, law, delta, er):
@@ -297,7 +330,7 @@ def outlier(law: KernelLaw, delta: float) -> OutlierResult:
     gprime = np.linalg.solve(np.eye(m * m) - _L_matrix(g, B, law, delta), (g @ g).ravel())
     gprime = gprime.reshape(m, m)
     BgB = B @ gprime @ B
-    Sp = -np.einsum("q,qa,qb,qij->aibj", law.w, law.z, law.z, BgB).reshape(len(c), -1) / delta
+    Sp = -_zz_moment(law, BgB) / delta
     res.lam, res.c = float(lam), c
     res.overlap2 = float(1.0 / (1.0 - c @ Sp @ c))
     return res
