@@ -22,4 +22,5 @@ wildcard_constraints:
 
 localrules:
     aggregate,
+    thresholds,
     figure,
