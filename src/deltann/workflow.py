@@ -134,8 +134,9 @@ class Layout:
         c = self.thresholds_slice(target)
         evals = (len(c["deltas"]) + int(c["refine"])) * int(c["seeds"])
         widths = [int(w) for w in c["width"]]
-        pts = [(widths[i[3]], int(c["d"]), n_samples(int(c["d"]), dl))
-               for i in table_points(c) for dl in (max(c["deltas"]),)]
+        d = int(c["d"])
+        n = n_samples(d, max(c["deltas"]))  # every evaluation costed at the largest delta
+        pts = [(widths[i[3]], d, n) for i in table_points(c)]
         return resources.second_phase_runtime_min(pts, int(c["steps"]), evals)
 
     def hessian_runtime(self, exp: str, run: str) -> int:
