@@ -1,4 +1,4 @@
-"""Phases of a run (escape and plateau steps), the GD threshold, and the threshold-table design."""
+"""Phases of a run (escape, plateau), the GD threshold, the threshold table and its figure."""
 
 import numpy as np
 import pytest
@@ -72,3 +72,35 @@ def test_combine_tables_keeps_variable_attributes():
     assert list(ds["target"].values) == ["a", "b"]
     assert ds["delta_nn"].attrs["long_name"] == "x"
     assert ds.attrs["reasons"] == '{"a": "ra", "b": "rb"}' and '"b"' in ds.attrs["config"]
+
+
+def test_architecture_figure_marks_missing_thresholds(tmp_path):
+    """NaN cells are drawn by their reason: arrow (no outlier up to delta_max), x (diverged)."""
+    import json
+
+    import matplotlib
+
+    from deltann.figures import draw, save
+    from deltann.theory.table import point_key
+
+    axes = {"target": ["t"], "activation": ["softplus", "tanh"], "loss": ["square", "correlation"],
+            "m": [2], "schedule": ["both"]}
+    dnn = np.full((1, 2, 2, 1, 1), np.nan)
+    dnn[0, 0, 0, 0, 0] = 3.0
+    reasons = {point_key("t", "softplus", "square", 2, "both"): "first sign change",
+               point_key("t", "tanh", "square", 2, "both"): "no theta-outlier up to delta=16",
+               point_key("t", "softplus", "correlation", 2, "both"):
+                   "projected GD diverged at every delta tried at delta 1, 4, 16"}
+    th = xr.Dataset({"delta_nn": (tuple(axes), dnn), "delta_alg": ("target", [0.5])},
+                    coords=axes)
+    th.attrs.update(reasons=json.dumps(reasons), max_delta=16.0, config=json.dumps({"d": 50}))
+    fig = draw("architecture", {"thresholds": th}, {})
+    act, loss = fig.axes[0], fig.axes[1]
+    assert [a.arrow_patch is not None for a in act.texts] == [True]  # tanh: arrow, no point
+    crosses = [ln for ln in loss.get_lines() if ln.get_marker() == "x"]
+    assert len(crosses) == 1 and crosses[0].get_ydata()[0] == 16.0
+    base = [ln for ln in act.get_lines() if ln.get_marker() == "o" and len(ln.get_xdata())]
+    assert base and base[0].get_ydata()[0] == 3.0
+    assert matplotlib.colors.to_hex(base[0].get_color()) == "#0072b2"
+    save(fig, tmp_path / "arch.png")
+    assert (tmp_path / "arch.png").stat().st_size > 10_000
