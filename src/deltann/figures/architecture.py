@@ -100,9 +100,10 @@ def draw(data, cfg):
                 if ch["target"] != t:
                     continue
                 diff = [k for k in dims if str(ch[k]) != str(base[k])]
-                if diff not in ([], [dim]) or ch[dim] not in [type(ch[dim])(v) for v in vals]:
+                shown = [type(ch[dim])(v) for v in vals]  # numpy scalars as the check's type
+                if diff not in ([], [dim]) or ch[dim] not in shown:
                     continue
-                xi = [type(ch[dim])(v) for v in vals].index(ch[dim]) + off
+                xi = shown.index(ch[dim]) + off
                 if np.isfinite(ch["delta_gd"]):
                     ax.plot(xi, ch["delta_gd"], MARKERS[i % len(MARKERS)], mfc="none", mec="k",
                             ms=11, mew=1.3)

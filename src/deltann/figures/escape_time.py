@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, escape_steps
-from .style import PALETTE, describe, select
+from .style import PALETTE, describe, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -37,9 +37,7 @@ def draw(data, cfg):
     ds, th = data["sweep"], data["theory"]
     level = float(cfg.get("level", ESCAPE_LEVEL))
     sub = select(ds, cfg.get("select", {}), keep=("d", "delta", "seed"))
-    tsel = {k: sub[k].item() for k in ("target", "activation", "loss", "m")
-            if k in th.dims and k in sub.coords}
-    th = th.sel(tsel)
+    th = theory_at(th, sub)
     m = int(sub["m"]) if "m" in sub.coords else 1
     eta = eta_w(ds.attrs["config"], m)
     budget = float(ds["step"].values[-1])

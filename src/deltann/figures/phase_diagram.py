@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, gd_threshold
-from .style import PALETTE, describe, last_finite, select
+from .style import PALETTE, describe, last_finite, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -21,9 +21,7 @@ REQUIRES = {
 def draw(data, cfg):
     ds, th = data["sweep"], data["theory"]
     sub = select(ds, cfg.get("select", {}), keep=("d", "delta", "seed"))
-    tsel = {k: sub[k].item() for k in ("target", "activation", "loss", "m")
-            if k in th.dims and k in sub.coords}
-    th = th.sel(tsel)
+    th = theory_at(th, sub)
     last = last_finite(sub["hard_overlap"]).where(~sub["diverged"].astype(bool))
     fig, ax = plt.subplots(figsize=(6.0, 4.0), layout="constrained")
     x = sub["delta"].values

@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 __all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
-           "theory_delta_nn"]
+           "theory_at", "theory_delta_nn"]
 
 # Okabe & Ito (2008), colour-blind safe.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -85,14 +85,19 @@ def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:
                         coords={k: v for k, v in da.coords.items() if dim not in v.dims})
 
 
+def theory_at(th, sub):
+    """theory.nc ``th`` at the coordinates (target, activation, loss, m, d) that ``sub`` fixes."""
+    sel = {k: sub[k].item() for k in ("target", "activation", "loss", "m", "d")
+           if k in th.dims and k in sub.coords and sub[k].ndim == 0}
+    return th.sel(sel)
+
+
 def theory_delta_nn(th, sub) -> float:
     """delta_NN of theory.nc ``th`` at the fixed coordinates of ``sub`` (NaN if none/ambiguous)."""
     if th is None:
         return float("nan")
-    sel = {k: sub[k].item() for k in ("target", "activation", "loss", "m", "d")
-           if k in th["delta_nn"].dims and k in sub.coords and sub[k].ndim == 0}
     try:
-        v = th["delta_nn"].sel(sel)
+        v = theory_at(th, sub)["delta_nn"]
     except KeyError:
         return float("nan")
     return float(v) if v.ndim == 0 else float("nan")
