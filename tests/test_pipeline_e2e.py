@@ -1,5 +1,6 @@
 """End to end: the real snakemake CLI runs configs/ci.yaml into a temporary directory."""
 
+import json
 import re
 import subprocess
 import sys
@@ -85,8 +86,9 @@ def test_sweep_nc_is_labelled_and_sane(run_dir):
 def test_theory_nc_is_labelled(run_dir):
     ds = xr.load_dataset(run_dir / "results" / "ci" / "theory.nc")
     assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 2
-    for name in ("th_edge", "th_mu_edge", "th_lambda", "th_overlap2", "sim_lambda",
-                 "sim_overlap2", "delta_nn", "delta_alg"):
+    for name in ("th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
+                 "sim_lambda", "sim_overlap2", "delta_nn", "delta_nn_err", "delta_nn_converged",
+                 "delta_alg"):
         assert "long_name" in ds[name].attrs, name
     assert ds["delta_alg"].item() == pytest.approx(0.5, abs=1e-9)  # y = 3 tanh(z^2 / 3)
     assert np.all(np.isfinite(ds["th_edge"]))  # bounded target: the theory applies
@@ -99,11 +101,39 @@ def test_thresholds_nc_joins_the_targets(run_dir):
     assert list(ds["target"].values) == ["z2sat", "z2"] and list(ds["m"].values) == [2, 1]
     assert ds.attrs["design"] == "one_at_a_time"
     dnn = ds["delta_nn"].squeeze(("activation", "loss", "schedule"))
-    assert np.all(np.isfinite(dnn.sel(target="z2sat")))  # base m=2 and the varied m=1
+    assert np.isfinite(dnn.sel(target="z2sat", m=2))
+    assert ds["delta_nn_converged"].sel(target="z2sat", m=2).item() == 1
+    assert np.isfinite(ds["delta_nn_err"].sel(target="z2sat", m=2)).all()
+    # m = 1 with a fixed second layer: the theta-outlier stays positive (no escape direction)
+    assert np.isnan(dnn.sel(target="z2sat", m=1))
+    reasons = json.loads(ds.attrs["reasons"])
+    assert "no negative theta-outlier" in reasons["z2sat/softplus/square/m=1/first_layer"]
     assert np.all(np.isnan(dnn.sel(target="z2")))
     assert "unbounded" in ds.attrs["reasons"]  # z2 + softplus: theory not applicable, said so
     for key in REQUIRED_GLOBAL_ATTRS:
         assert ds.attrs[key], key
+
+
+def test_one_delta_nn_through_theory_thresholds_and_cli(run_dir):
+    """configs/ci.yaml gives experiments.ci.theory and thresholds the same estimator settings at
+    d = 20 (m = 2, first_layer): theory.nc, thresholds.nc and ``deltann threshold`` must report
+    the same delta_NN and error (one function, same defaults), to rounding."""
+    res = run_dir / "results"
+    th = xr.load_dataset(res / "ci" / "theory.nc").squeeze()
+    tab = xr.load_dataset(res / "thresholds.nc").squeeze()
+    out = subprocess.run(
+        [sys.executable, "-m", "deltann.cli", "threshold", "--target", "z2sat", "--width", "2",
+         "--schedule", "first_layer", "--d", "20", "--seeds", "2", "--deltas", "1,16",
+         "--n-grid", "3", "--refine", "1", "--budget", "400", "--base-seed", "7", "--json"],
+        capture_output=True, text=True, check=True)
+    cli = json.loads(out.stdout)
+    assert cli["converged"] is True and cli["d"] == 20
+    v_th = th["delta_nn"].sel(d=20).item()
+    v_tab = tab["delta_nn"].sel(target="z2sat", m=2).item()
+    assert v_th == pytest.approx(cli["delta_nn"], rel=1e-12)
+    assert v_tab == pytest.approx(cli["delta_nn"], rel=1e-12)
+    assert th["delta_nn_err"].sel(d=20).item() == pytest.approx(cli["delta_nn_err"], rel=1e-12)
+    assert "progress" not in out.stdout and "[1/" in out.stderr  # progress on stderr only
 
 
 def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):

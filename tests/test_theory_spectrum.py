@@ -50,7 +50,7 @@ def test_matrix_solver_equals_scalar_closed_form(name, delta):
 
 @pytest.mark.parametrize(("name", "expected"), [("y/(y+1)", 0.92089), ("tanh(y-1)", 0.63874)])
 def test_threshold_matches_reference(name, expected):
-    """delta_c of theory.md section 6 (closed-form values), brentq xtol 1e-4."""
+    """delta_c of docs/theory.md section 8 (closed-form values), brentq xtol 1e-4."""
     T = Y / (Y + 1) if name == "y/(y+1)" else np.tanh(Y - 1)
     law = KernelLaw(-T, W, Z, support=np.array([-1.0]))
     assert threshold_delta(lambda d: outlier(law, d).mu_edge, 0.2, 20) == pytest.approx(

@@ -1,10 +1,15 @@
-"""The ``deltann`` command line: ``deltann targets``, ``deltann provenance FILE``."""
+"""The deltann command line: deltann targets | threshold | provenance FILE.
+
+User errors (bad arguments) print one line naming the argument and exit with code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+import time
 
 from .targets import TARGETS
 
@@ -42,43 +47,132 @@ def _provenance(args) -> int:
     return 0
 
 
+def _positive_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be an integer >= 1, got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {v}")
+        return v
+    return parse
+
+
+def _finite(name, minimum=None, strict=False):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}") \
+                from None
+        ok = math.isfinite(v) and (minimum is None or (v > minimum if strict else v >= minimum))
+        if not ok:
+            bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number{bound}, got {text}")
+        return v
+    return parse
+
+
+def _range(text):
+    parts = text.split(",")
+    try:
+        lo, hi = (float(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--deltas must be LO,HI (two numbers), got {text!r}") \
+            from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi):
+        raise argparse.ArgumentTypeError(f"--deltas must satisfy 0 < LO < HI, got {text!r}")
+    return lo, hi
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line naming the argument and what is allowed, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class _Progress:
+    """Progress lines on stderr with an estimate of the remaining time."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+
+    def __call__(self, done, total, message):
+        el = time.perf_counter() - self.t0
+        left = el / done * max(total - done, 0)
+        print(f"[{done}/<={total}] {message}; ~{left:.0f}s left at most", file=sys.stderr,
+              flush=True)
+
+
 def _threshold(args) -> int:
-    import logging
-
+    from .theory.second_phase import PointConfig
     from .theory.threshold import delta_nn
-    from .train import TrainConfig
 
-    if not args.json:
-        logging.basicConfig(level=logging.INFO, format="  %(message)s", stream=sys.stderr)
-    cfg = TrainConfig(steps=args.steps, lr=args.lr, schedule=args.schedule)
-    res = delta_nn(args.target, args.activation, args.loss, args.width, d=args.d, cfg=cfg,
-                   seeds=args.seeds, noise=args.noise)
+    point = PointConfig(schedule=args.schedule, lr=args.lr, method=args.method,
+                        budget=args.budget)
+    print(f"delta_NN of {args.target}/{args.activation}/{args.loss} m={args.width} "
+          f"{args.schedule} at d={args.d}, {args.seeds} seed(s) (docs/theory.md section 7)",
+          file=sys.stderr, flush=True)
+    res = delta_nn(args.target, args.activation, args.loss, args.width, d=args.d, point=point,
+                   seeds=args.seeds, delta_range=args.deltas, n_grid=args.n_grid,
+                   refine=args.refine, base_seed=args.base_seed, noise=args.noise,
+                   progress=_Progress())
     if args.json:
         print(json.dumps(res.as_dict()))
     else:
         fmt = lambda v: "not defined" if v is None else f"{v:.4g}"  # noqa: E731
+        err = "" if res.delta_nn_err is None else f" +- {res.delta_nn_err:.2g}"
         print(f"delta_alg = {fmt(res.delta_alg)}")
-        print(f"delta_NN  = {fmt(res.delta_nn)}   ({res.reason})")
+        print(f"delta_NN  = {fmt(res.delta_nn)}{err}   (d={res.d}, converged={res.converged})")
+        print(f"  {res.reason}")
     return 0
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="deltann", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    from .activations import ACTIVATIONS
+    from .losses import LOSSES
+    from .theory.second_phase import METHODS, PointConfig
+    from .theory.threshold import ESTIMATOR_DEFAULTS as D
+    from .train import SCHEDULES
+
+    PC = PointConfig()
+    parser = _Parser(prog="deltann", description="deltann: the phase transition of feature "
+                     "learning in two-layer networks (theory side; the experiments run with "
+                     "snakemake).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("targets", help="list registered targets (easy/hard latent directions)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_targets)
-    p = sub.add_parser("threshold", help="delta_alg and delta_NN of one architecture (theory)")
+    p = sub.add_parser("threshold", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                       help="delta_alg and delta_NN +- err of one architecture (theory)",
+                       description="delta_NN at the converged second-phase point: per seed, a "
+                       "scan of nu(delta) on a log grid and a bisection (docs/theory.md, section "
+                       "7). Progress on stderr; the result on stdout.")
     p.add_argument("--target", required=True, choices=list(TARGETS))
-    p.add_argument("--activation", default="softplus")
-    p.add_argument("--loss", default="square")
-    p.add_argument("--width", type=int, default=2, help="hidden units m")
-    p.add_argument("--noise", type=float, default=0.0, help="label noise sd")
-    p.add_argument("--d", type=int, default=400, help="dimension of the second-phase point")
-    p.add_argument("--steps", type=int, default=200, help="projected-GD steps (first phase)")
-    p.add_argument("--lr", type=float, default=0.2)
-    p.add_argument("--schedule", default="both", choices=["both", "first_layer", "two_timescale"])
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--activation", default="softplus", choices=list(ACTIVATIONS))
+    p.add_argument("--loss", default="square", choices=list(LOSSES))
+    p.add_argument("--width", type=_positive_int("--width"), default=2, help="hidden units m")
+    p.add_argument("--schedule", default="both", choices=list(SCHEDULES))
+    p.add_argument("--noise", type=_finite("--noise", 0.0), default=0.0, help="label noise sd")
+    p.add_argument("--d", type=_positive_int("--d"), default=D["d"],
+                   help="dimension of the second-phase points")
+    p.add_argument("--seeds", type=_positive_int("--seeds"), default=D["seeds"])
+    p.add_argument("--base-seed", type=int, default=D["base_seed"])
+    p.add_argument("--deltas", type=_range, default=D["delta_range"], metavar="LO,HI",
+                   help="delta range of the scan")
+    p.add_argument("--n-grid", type=_positive_int("--n-grid"), default=D["n_grid"],
+                   help="log-grid points of the scan")
+    p.add_argument("--refine", type=int, choices=range(0, 20), default=D["refine"],
+                   metavar="{0..19}", help="bisection steps per seed")
+    p.add_argument("--lr", type=_finite("--lr", 0.0, strict=True), default=PC.lr,
+                   help="learning rate of the projected-GD first phase")
+    p.add_argument("--method", default=PC.method, choices=list(METHODS),
+                   help="how the point is converged after the transient")
+    p.add_argument("--budget", type=_positive_int("--budget"), default=PC.budget,
+                   help="iterations after the transient before 'not converged'")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_threshold)
     p = sub.add_parser("provenance", help="print the provenance attributes of an output file")

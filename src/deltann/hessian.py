@@ -2,7 +2,7 @@
 
 Eigenvector overlaps with the latent space: for a unit eigenvector v of the W block, reshaped to
 V (m, d) (block j = neuron j), ``overlap[j, a] = <v_j, theta_a>^2``; the total overlap with
-theta_a is the sum over neurons (theory.md section 3: overlap^2 = sum_j <row_j(V), theta>^2).
+theta_a is the sum over neurons (docs/theory.md section 3: overlap^2 = sum_j <row_j(V), theta>^2).
 """
 
 from __future__ import annotations

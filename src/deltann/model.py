@@ -5,7 +5,7 @@ R = (1/n) sum_i l(f(x_i), y_i). Everything is vectorised over samples (no Python
 the two big products per gradient are U = X W^T and G^T X.
 
 Parameter-vector layout (for Hessians): [vec(W) row by row (block j = row j of W), a, c].
-W-block of the Hessian (theory.md section 1):  H_WW = (1/n) sum_i K_i (x) x_i x_i^T with
+W-block of the Hessian (docs/theory.md section 1):  H_WW = (1/n) sum_i K_i (x) x_i x_i^T with
 K_i[j,l] = l''_i a_j a_l s'_ij s'_il + 1[j=l] a_j s''_ij r_i,   r_i = l'(f_i, y_i).
 """
 

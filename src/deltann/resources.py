@@ -8,7 +8,7 @@ from __future__ import annotations
 from .sweep import Point
 
 __all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min",
-           "second_phase_runtime_min"]
+           "second_phase_runtime_min", "point_steps"]
 
 _BASE_MB = 400  # interpreter + numpy/scipy/xarray
 
@@ -38,10 +38,16 @@ def hessian_runtime_min(p: Point, n_snapshots: int) -> int:
     return int(10 + flops / 1e9 / 60)
 
 
+def point_steps(cfg) -> int:
+    """Worst-case gradient evaluations of one second-phase point: the transient plus the whole
+    budget (L-BFGS takes ~1.3 evaluations per iteration with its line searches)."""
+    return int(cfg["transient"]) + int(1.3 * int(cfg["budget"]))
+
+
 def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1) -> int:
     """Theory jobs: for each (m, d, n) in ``points``, ``evals_per_point`` second-phase points,
-    each projected GD (``steps`` steps) plus a dense Hessian build and eigh (theory.nc's
-    simulation points) at >= 1 GFlop/s, with a 60 min floor."""
+    each ``steps`` gradient evaluations (``point_steps``) plus a dense Hessian build and eigh
+    (theory.nc's simulation points) at >= 1 GFlop/s, with a 60 min floor."""
     flops = 0.0
     for m, d, n in points:
         md = m * d

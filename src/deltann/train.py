@@ -108,19 +108,21 @@ class TrainResult:
 
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
-          frozen: np.ndarray | None = None, gram: bool | None = None) -> TrainResult:
-    """Run full-batch GD on ``data`` from a fresh init drawn with ``rng``.
+          frozen: np.ndarray | None = None, gram: bool | None = None,
+          init: Params | None = None) -> TrainResult:
+    """Run full-batch GD on ``data`` from a fresh init drawn with ``rng`` (or from ``init``).
 
     frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
     and every W step are projected onto their orthogonal complement, W <- W (I - U U^T).
     gram: use the Gram-matrix path (``deltann.gram``; same iterates up to rounding); None: when
     n <= d. Work buffers are allocated once; X is used in ``cfg.dtype`` (C-contiguous).
+    init: start from these parameters (copied; ``rng`` unused) -- e.g. to continue a run.
     """
     dtype = np.dtype(cfg.dtype)
     X = np.ascontiguousarray(data.X, dtype=dtype)
     y = np.ascontiguousarray(data.y, dtype=dtype)
     theta = data.theta
-    p = init_params(m, data.d, cfg, rng)
+    p = init_params(m, data.d, cfg, rng) if init is None else init.copy()
     if frozen is not None and frozen.size:
         p.W -= (p.W @ frozen) @ frozen.T
     p.W = p.W.astype(dtype)

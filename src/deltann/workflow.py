@@ -121,23 +121,29 @@ class Layout:
         return resources.hessian_mem_mb(p, e["n_test"], dense, attempt)
 
     def theory_runtime(self, exp: str) -> int:
+        """Curves (d x delta x seed points) plus the estimator's scans per d, each point costed
+        at its worst case (transient + the whole budget)."""
         e = self.exp_slice(exp)
         tc = e["theory"]
         pts = [(m, d, n_samples(d, dl)) for m in e["width"] for d in tc["d"]
                for dl in tc["deltas"]] * int(tc["seeds"]) * len(e["target"])
-        return resources.second_phase_runtime_min(pts, int(tc["steps"]))
+        hi = max(tc["delta_range"])
+        evals = (int(tc["n_grid"]) + int(tc["refine"])) * int(tc["seeds"])
+        pts += [(m, d, n_samples(d, hi)) for m in e["width"] for d in tc["d"]] \
+            * evals * len(e["target"])
+        return resources.second_phase_runtime_min(pts, resources.point_steps(tc))
 
     def thresholds_runtime(self, target: str) -> int:
-        """Per-target job: every design point scans the delta grid plus refine steps."""
+        """Per-target job: every design point scans the delta grid plus refine steps per seed."""
         from .theory.table import table_points
 
         c = self.thresholds_slice(target)
-        evals = (len(c["deltas"]) + int(c["refine"])) * int(c["seeds"])
+        evals = (int(c["n_grid"]) + int(c["refine"])) * int(c["seeds"])
         widths = [int(w) for w in c["width"]]
         d = int(c["d"])
-        n = n_samples(d, max(c["deltas"]))  # every evaluation costed at the largest delta
+        n = n_samples(d, max(c["delta_range"]))  # every evaluation costed at the largest delta
         pts = [(widths[i[3]], d, n) for i in table_points(c)]
-        return resources.second_phase_runtime_min(pts, int(c["steps"]), evals)
+        return resources.second_phase_runtime_min(pts, resources.point_steps(c), evals)
 
     def hessian_runtime(self, exp: str, run: str) -> int:
         e = self.exp_slice(exp)

@@ -5,7 +5,7 @@ Hard coordinates z (the easy latent coordinates, if any, taken as known), G = E[
     delta_alg = 0                                   if E[z | y, z_easy] != 0 (first order)
     delta_alg = 1 / rho(M -> E[G M G])              otherwise (= 1/E[(E[z^2|y]-1)^2] for one z)
 
-(= 1/2 for any y that is an injective function of |z|; theory.md section 4). Conditional
+(= 1/2 for any y that is an injective function of |z|; docs/theory.md section 4). Conditional
 expectations: with label noise s > 0 by quadrature over z and a y grid with the Gaussian
 likelihood; without noise by grouping the nodes of a sign-symmetric z grid into level sets of
 (y, z_easy) -- exact when each level set is {z, -z} or a set of positive measure.

@@ -11,7 +11,8 @@ last condition fails first: a hard edge).
 
 Outlier below the bulk along hard directions z (with E[z B] = 0): S(lam) = E[(z z^T) (x) B]
 (size k m); the lowest outlier is the first lam (from the left) where the largest eigenvalue mu of
-F(lam) = lam I - S(lam) crosses 0; it exists iff mu(lam_edge) > 0. Its eigenvector's squared
+F(lam) = lam I - S(lam) crosses 0; it exists iff mu(lam_edge) > 0, and it is negative (a
+direction of negative curvature) iff mu(min(lam_edge, 0)) > 0. Its eigenvector's squared
 overlap with the hard directions is 1 / (1 - c^T S'(lam*) c) with c the null vector of F and
 S'(lam) = -E[(z z^T) (x) B g' B] / delta, (I - L) g' = g g.
 """
@@ -38,7 +39,7 @@ class KernelLaw:
 
     support: extra kernels (S, m, m) of the support's closure that quadrature nodes miss (e.g. the
     limit y -> inf); they carry no weight but enter the physical-branch (hard-edge) test
-    g^{-1} + K/delta > 0. Pass the true sup of the kernel here (theory.md section 5).
+    g^{-1} + K/delta > 0. Pass the true sup of the kernel here (docs/theory.md section 5).
     """
 
     K: np.ndarray
@@ -201,7 +202,7 @@ def edge(law: KernelLaw, delta: float, step_min: float = 1e-10) -> EdgeResult:
     """Lower edge of the bulk by continuation in lam from the far left (x1.5 / x0.4 steps).
 
     ``hard`` is True when the physical-branch condition g^{-1} + K/delta > 0 fails before
-    rho(L) -> 1 (theory.md section 2). Raises SolveError if the start fails.
+    rho(L) -> 1 (docs/theory.md section 2). Raises SolveError if the start fails.
     """
     lam = _far_left(law, delta)
     g = _start(lam, law, delta)
@@ -301,12 +302,17 @@ def _mu(lam, law, delta, er):
 
 @dataclass
 class OutlierResult:
-    """Lowest theta-outlier below the bulk (lam/overlap2 NaN when none)."""
+    """Lowest theta-outlier below the bulk (lam/overlap2 NaN when none).
+
+    mu_neg = mu(min(edge, 0)): > 0 iff there is an outlier below both the bulk and 0, i.e. a
+    negative-curvature direction along the hard subspace (equal to mu_edge when edge <= 0).
+    """
 
     delta: float
     edge: float
     mu_edge: float
     exists: bool
+    mu_neg: float = float("nan")
     lam: float = float("nan")
     overlap2: float = float("nan")
     c: np.ndarray | None = None
@@ -318,7 +324,8 @@ def outlier(law: KernelLaw, delta: float) -> OutlierResult:
         raise ValueError("outlier needs the hard coordinates z in the KernelLaw")
     er = edge(law, delta)
     mu_e = _mu(er.lam, law, delta, er)[0]
-    res = OutlierResult(delta, er.lam, float(mu_e), bool(mu_e > 0))
+    mu_n = mu_e if er.lam <= 0 else _mu(0.0, law, delta, er)[0]
+    res = OutlierResult(delta, er.lam, float(mu_e), bool(mu_e > 0), float(mu_n))
     if not res.exists:
         return res
     lo = er.path_lam[0]

@@ -1,5 +1,6 @@
 """delta_NN vs delta_alg over targets x activations x losses x widths x schedules (the workflow's
-thresholds.nc), each delta_NN from ``threshold.delta_nn`` (projected GD + empirical kernel law).
+thresholds.nc), each delta_NN +- err from ``threshold.delta_nn`` (the converged second-phase
+point; docs/theory.md section 7), with its convergence status.
 
 Designs: ``factorial`` computes every combination; ``one_at_a_time`` takes the first value of each
 of activation, loss, width and schedule as the base point and varies one factor at a time (for each
@@ -12,13 +13,13 @@ import itertools
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 import xarray as xr
 
 from ..io import provenance_attrs
-from ..train import TrainConfig
-from .threshold import delta_nn
+from .threshold import delta_nn, estimator_args
 
 __all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table"]
 
@@ -61,28 +62,35 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
     """
     axes = _axes(cfg, targets)
     shape = [len(v) for v in axes.values()]
-    dnn = np.full(shape, np.nan)
+    dnn, err, conv = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     dalg = np.full(shape[0], np.nan)
+    kw = estimator_args(cfg)
+    base_point = kw.pop("point")
     reasons = {}
     points = table_points(cfg, targets)
     for count, idx in enumerate(points, 1):
         t, a, lo, m, sch = (axes[k][i] for k, i in zip(axes, idx, strict=True))
-        tc = TrainConfig(steps=int(cfg["steps"]), lr=float(cfg["lr"]), schedule=sch)
-        r = delta_nn(t, a, lo, m, d=int(cfg["d"]), cfg=tc, seeds=int(cfg["seeds"]),
-                     grid=np.asarray(cfg["deltas"], float), refine=int(cfg["refine"]),
-                     base_seed=int(cfg["base_seed"]))
-        log.info("[%d/%d] %s/%s/%s m=%d %s: delta_alg=%s delta_NN=%s (%s)", count, len(points),
-                 t, a, lo, m, sch, r.delta_alg, r.delta_nn, r.reason)
+        r = delta_nn(t, a, lo, m, d=int(cfg["d"]), point=replace(base_point, schedule=sch), **kw)
+        log.info("[%d/%d] %s/%s/%s m=%d %s: delta_alg=%s delta_NN=%s +- %s (%s)", count,
+                 len(points), t, a, lo, m, sch, r.delta_alg, r.delta_nn, r.delta_nn_err, r.reason)
         dnn[idx] = np.nan if r.delta_nn is None else r.delta_nn
+        err[idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
+        conv[idx] = float(r.converged) if r.seeds else np.nan
         dalg[idx[0]] = np.nan if r.delta_alg is None else r.delta_alg
         reasons[point_key(t, a, lo, m, sch)] = r.reason
     for idx in itertools.product(*[range(s) for s in shape]):
         key = point_key(*(axes[k][i] for k, i in zip(axes, idx, strict=True)))
         reasons.setdefault(key, "not computed (one_at_a_time design)")
     ds = xr.Dataset(
-        {"delta_nn": (tuple(axes), dnn, {"long_name": "delta_NN: smallest delta with a theta-"
-                                         "outlier at the second-phase point (NaN: see reasons)",
-                                         "units": "1"}),
+        {"delta_nn": (tuple(axes), dnn, {"long_name": "delta_NN: smallest delta with a negative "
+                                         "theta-outlier at the converged second-phase point, "
+                                         "mean over seeds (NaN: see reasons)", "units": "1"}),
+         "delta_nn_err": (tuple(axes), err, {"long_name": "uncertainty of delta_NN: seed "
+                                             "standard error and bisection half-bracket in "
+                                             "quadrature", "units": "1"}),
+         "delta_nn_converged": (tuple(axes), conv, {"long_name": "1 if every second-phase point "
+                                                    "deciding delta_NN converged, 0 if not, NaN "
+                                                    "where not computed", "units": "1"}),
          "delta_alg": ("target", dalg, {"long_name": "algorithmic threshold delta_alg",
                                         "units": "1"})},
         coords={k: (k, np.asarray(v), {"long_name": k, "units": "1"}) for k, v in axes.items()})
@@ -91,7 +99,8 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
                                      "deltann.theory.table.threshold_table"))
     ds.attrs["reasons"] = json.dumps(reasons)
     ds.attrs["design"] = cfg.get("design", "factorial")
-    ds.attrs["max_delta"] = float(max(cfg["deltas"]))
+    ds.attrs["max_delta"] = float(max(cfg["delta_range"]))
+    ds.attrs["d"] = int(cfg["d"])
     return ds
 
 
@@ -115,5 +124,6 @@ def combine_tables(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
                                      f"base_seed={cfg['base_seed']}",
                                      "deltann.theory.table.combine_tables"))
     ds.attrs.update(reasons=json.dumps(reasons), design=parts[0].attrs["design"],
-                    max_delta=parts[0].attrs["max_delta"])
+                    max_delta=parts[0].attrs["max_delta"],
+                    d=parts[0].attrs.get("d", cfg.get("d")))
     return ds

@@ -1,128 +1,233 @@
-"""delta_NN: the smallest delta at which the Hessian at the second-phase point has a theta-outlier.
+"""delta_NN: the smallest delta at which the Hessian at the converged second-phase point has a
+negative outlier along the hard directions (docs/theory.md, section 7). The one estimator used by
+theory.nc, thresholds.nc, the figures and ``deltann threshold``.
 
-For each delta on a grid: run projected GD to the second-phase point (``network.py``), take the
-empirical law of (K, z) there, and evaluate mu(lam_edge) (largest eigenvalue of
-F(lam) = lam I - S(lam) at the bulk edge; an outlier exists iff mu > 0). mu is averaged over
-seeds; delta_NN is the first sign change from <= 0 to > 0, refined by bisection on log(delta).
-Where projected GD diverges (e.g. the correlation loss at small delta) mu is NaN and the scan
-goes on.
+Per seed s (common random numbers: the same teacher, data stream and initial W at every delta,
+``second_phase.crn_data``): evaluate nu(delta) = mu(min(lam_edge, 0)) at the converged point on
+the log grid ``geomspace(lo, hi, n_grid)`` from below, stop at the first nu > 0, then bisect the
+bracket ``refine`` times in log delta. delta_NN(s) = sqrt(lo_s hi_s).
+
+Result: delta_NN = mean_s delta_NN(s), with
+
+    err = sqrt( sd_s^2 / S + mean_s ((hi_s - lo_s) / 2)^2 )     (seed spread and bracket),
+
+the convergence status (every evaluation's point converged) and the d it was computed at. Where a
+point does not converge within the budget the scan of that seed stops and delta_NN is None, with
+the trend of the unconverged point in ``reason``; where no seed has a negative outlier up to hi,
+delta_NN is None with that reason.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..train import TrainConfig
 from .alg import delta_alg
-from .network import ProjectedGDDiverged, applicability, kernel_law, second_phase_point
-from .spectrum import SolveError, outlier
+from .network import ProjectedGDDiverged, applicability
+from .second_phase import PointConfig, converged_point
 
-__all__ = ["NNThreshold", "outlier_curve_point", "delta_nn"]
+__all__ = ["ESTIMATOR_DEFAULTS", "Evaluation", "SeedThreshold", "NNThreshold", "delta_nn",
+           "estimator_args"]
 
 log = logging.getLogger(__name__)
+
+#: Defaults of the estimator (the config schema's theory/thresholds defaults and the CLI's).
+ESTIMATOR_DEFAULTS = {"d": 400, "seeds": 4, "delta_range": (1.0, 32.0), "n_grid": 7, "refine": 4,
+                      "base_seed": 20260}
+
+
+@dataclass
+class Evaluation:
+    """The converged point of one (seed, delta): nu = mu(min(edge, 0)) > 0 iff negative outlier."""
+
+    delta: float
+    nu: float
+    mu_edge: float
+    edge: float
+    lam: float
+    overlap2: float
+    converged: bool
+    iterations: int
+    reason: str = ""
+
+
+@dataclass
+class SeedThreshold:
+    """One seed's scan: status 'bracket' (lo < delta_NN <= hi), 'none' (nu <= 0 up to hi),
+    'below' (nu > 0 at the lowest delta), 'unconverged' or 'diverged'."""
+
+    seed: int
+    status: str
+    lo: float = float("nan")
+    hi: float = float("nan")
+    evaluations: list[Evaluation] = field(default_factory=list)
+
+    @property
+    def value(self) -> float:
+        return float(np.sqrt(self.lo * self.hi)) if self.status == "bracket" else float("nan")
 
 
 @dataclass
 class NNThreshold:
-    """delta_alg, delta_NN (None with a reason when not defined) and the curves behind them."""
+    """delta_alg, delta_NN +- err (None with a reason when not defined) and what is behind it."""
 
     delta_alg: float | None
     delta_nn: float | None
     reason: str
-    deltas: list = field(default_factory=list)
-    mu_edge: list = field(default_factory=list)
-    edge: list = field(default_factory=list)
-    lam: list = field(default_factory=list)
-    overlap2: list = field(default_factory=list)
+    delta_nn_err: float | None = None
+    delta_nn_sd: float | None = None
+    converged: bool = False
+    d: int = 0
+    seeds: list[SeedThreshold] = field(default_factory=list)
+    point: str = ""
 
     def as_dict(self) -> dict:
-        return {"delta_alg": self.delta_alg, "delta_nn": self.delta_nn, "reason": self.reason}
+        """The JSON of ``deltann threshold --json``."""
+        return {"delta_alg": self.delta_alg, "delta_nn": self.delta_nn,
+                "delta_nn_err": self.delta_nn_err, "delta_nn_sd": self.delta_nn_sd,
+                "converged": self.converged, "d": self.d, "reason": self.reason,
+                "seed_values": [None if not np.isfinite(s.value) else s.value
+                                for s in self.seeds],
+                "brackets": [[s.lo, s.hi] if s.status == "bracket" else None for s in self.seeds],
+                "seed_status": [s.status for s in self.seeds], "second_phase_point": self.point}
+
+    def evaluations(self) -> list[dict]:
+        """Every evaluation as a row (seed, delta, nu, ...)."""
+        return [{"seed": s.seed, **asdict(e)} for s in self.seeds for e in s.evaluations]
 
 
-def outlier_curve_point(target, activation, loss, m, d, delta, cfg: TrainConfig, seeds=1,
-                        base_seed=20260, noise=0.0):
-    """Seed-averaged (mu_edge, edge, lam*, overlap2) of the theory at the second-phase point."""
-    rows = []
-    for s in range(seeds):
-        sp = second_phase_point(target, activation, loss, m, d, delta, cfg, seed=s,
-                                base_seed=base_seed, noise=noise)
-        r = outlier(kernel_law(sp, activation, loss), delta)
-        rows.append((r.mu_edge, r.edge, r.lam, r.overlap2 if r.exists else 0.0))
-    a = np.array(rows, dtype=float)
-    mu, ed = a[:, 0].mean(), a[:, 1].mean()
-    lam = np.nanmean(a[:, 2]) if np.isfinite(a[:, 2]).any() else np.nan
-    return float(mu), float(ed), float(lam), float(a[:, 3].mean())
+def estimator_args(cfg) -> dict:
+    """Keyword arguments of ``delta_nn`` from a theory/thresholds config mapping (defaults filled
+    by the schema): seeds, delta_range, n_grid, refine, base_seed and the PointConfig (scalar
+    keys only: a thresholds ``schedule`` list is a factor of the table, set per cell)."""
+    lo, hi = cfg["delta_range"]
+    cfg = {k: v for k, v in cfg.items() if not isinstance(v, list | tuple)}  # factor lists
+    return {"seeds": int(cfg["seeds"]), "delta_range": (float(lo), float(hi)),
+            "n_grid": int(cfg["n_grid"]), "refine": int(cfg["refine"]),
+            "base_seed": int(cfg["base_seed"]), "point": PointConfig.from_mapping(cfg)}
+
+
+def _evaluate(target, activation, loss, m, d, delta, point, seed, base_seed, noise) -> Evaluation:
+    cp = converged_point(target, activation, loss, m, d, delta, point, seed=seed,
+                         base_seed=base_seed, noise=noise)
+    r = cp.last
+    return Evaluation(float(delta), r.mu_neg, r.mu_edge, r.edge, r.lam_eff, r.overlap2_eff,
+                      cp.converged, r.t, "" if cp.converged else cp.reason)
 
 
 def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
-             cfg: TrainConfig | None = None, seeds: int = 1, grid=None, refine: int = 5,
-             base_seed: int = 20260, noise: float = 0.0) -> NNThreshold:
-    """delta_alg and delta_NN for one architecture (see module docstring).
+             point: PointConfig | None = None, seeds: int = 4,
+             delta_range: tuple[float, float] = (1.0, 32.0), n_grid: int = 7, refine: int = 4,
+             base_seed: int = 20260, noise: float = 0.0,
+             progress: Callable[[int, int, str], None] | None = None) -> NNThreshold:
+    """delta_alg and delta_NN +- err for one architecture (module docstring).
 
-    cfg: the training schedule of the first phase (default: both layers, lr 0.2, 200 steps).
-    The second-phase point's time is a modelling choice: the theta-outlier decays as projected GD
-    keeps fitting noise, so delta_NN grows with cfg.steps. At d = 1000 (z2sat, softplus, lr 0.2)
-    delta_NN = 2.65 / 5.42 / 8.35 (m = 2) and 3.29 / 5.42 / 5.91 (m = 1) for 50 / 200 / 800 steps,
-    while full GD from a random init learns theta between delta = 4 and 6 (m = 2) and between 6
-    and 8 (m = 1); 200 steps is the default as the closest of the three.
+    point: how the second-phase point is reached (schedule, lr, method, budget, tolerances).
+    progress(done, total, message): called after every evaluation; total is an upper bound.
     """
+    point = point or PointConfig()
+    lo_d, hi_d = (float(v) for v in delta_range)
+    if not (np.isfinite(lo_d) and np.isfinite(hi_d) and 0 < lo_d < hi_d):
+        raise ValueError(f"delta_range={delta_range}: need 0 < lo < hi, both finite")
     alg = delta_alg(target, noise)
-    reason = applicability(target, activation, loss)
-    if reason:
-        return NNThreshold(alg.value, None, reason)
-    cfg = cfg or TrainConfig(steps=200, lr=0.2)
-    grid = np.asarray(grid if grid is not None else np.geomspace(0.5, 32, 13), dtype=float)
-    out = NNThreshold(alg.value, None, "")
+    why = applicability(target, activation, loss)
+    out = NNThreshold(alg.value, None, why or "", d=int(d), point=point.describe())
+    if why:
+        return out
+    grid = np.geomspace(lo_d, hi_d, n_grid)
+    total, done, t0 = seeds * (n_grid + refine), 0, time.perf_counter()
+    label = f"{target}/{activation}/{loss} m={m} {point.schedule} d={d}"
 
-    diverged = []
-
-    def point(delta):
-        """Seed-mean mu(edge) at delta (NaN, recorded, where projected GD diverges)."""
+    def ev(seed, delta):
+        nonlocal done
         try:
-            mu, ed, lam, ov = outlier_curve_point(target, activation, loss, m, d, delta, cfg,
-                                                  seeds, base_seed, noise)
-        except SolveError as err:
-            raise SolveError(f"delta_NN({target}, {activation}, {loss}, m={m}) at "
-                             f"delta={delta:g}: {err}") from err
+            e = _evaluate(target, activation, loss, m, d, delta, point, seed, base_seed, noise)
         except ProjectedGDDiverged as err:
-            log.warning("delta=%.4g: %s", delta, err)
-            diverged.append(delta)
-            mu = ed = lam = ov = float("nan")
-        log.info("delta=%.4g: mu_edge=%.4g edge=%.4g outlier=%.4g overlap2=%.3f",
-                 delta, mu, ed, lam, ov)
-        for name, v in zip(("deltas", "mu_edge", "edge", "lam", "overlap2"),
-                           (delta, mu, ed, lam, ov), strict=True):
-            getattr(out, name).append(v)
-        return mu
+            e = Evaluation(float(delta), float("nan"), float("nan"), float("nan"), float("nan"),
+                           float("nan"), False, 0, f"diverged: {err}")
+        done += 1
+        msg = (f"{label} seed {seed} delta={delta:.4g}: nu={e.nu:.3g} lam={e.lam:.3g} "
+               f"ov2={e.overlap2:.2f} {'converged' if e.converged else 'NOT converged'} "
+               f"({e.iterations} it, {time.perf_counter() - t0:.0f}s)")
+        log.info(msg)
+        if progress:
+            progress(done, total, msg)
+        return e
 
-    vals = [point(x) for x in grid]
-    pos = [i for i, v in enumerate(vals) if v > 0]
-    div = (f"; projected GD diverged (no second-phase point) at delta "
-           f"{', '.join(f'{x:g}' for x in sorted(diverged))}" if diverged else "")
-    if all(np.isnan(vals)):
-        out.reason = f"projected GD diverged at every delta tried{div[div.index(' at delta'):]}"
-    elif not pos:
-        out.reason = (f"no theta-outlier up to delta={grid[-1]:g} at the second-phase point "
-                      f"(d={d}, {cfg.steps} projected-GD steps){div}")
-    elif pos[0] == 0:
-        out.delta_nn = float(grid[0])
-        out.reason = f"outlier already at the smallest delta tried ({grid[0]:g}): upper bound"
-    else:
-        lo, hi = grid[pos[0] - 1], grid[pos[0]]
-        for _ in range(refine):
-            mid = float(np.sqrt(lo * hi))
-            mu = point(mid)
-            if np.isnan(mu):  # diverged inside the bracket: keep the scan's bracket
+    for s in range(seeds):
+        st = SeedThreshold(s, "none")
+        prev = None  # the last evaluation with nu <= 0 (or diverged)
+        for x in grid:
+            e = ev(s, x)
+            st.evaluations.append(e)
+            if e.nu > 0:
+                if not e.converged or (prev is not None and not prev.converged
+                                       and not prev.reason.startswith("diverged")):
+                    st.status = "unconverged"
+                elif prev is None:
+                    st.status, st.hi = "below", x
+                else:
+                    st.status, st.lo, st.hi = "bracket", prev.delta, x
                 break
-            lo, hi = (mid, hi) if mu <= 0 else (lo, mid)
-        out.delta_nn = float(np.sqrt(lo * hi))
-        out.reason = (f"first sign change of mu(edge), bracket [{lo:.4g}, {hi:.4g}] "
-                      f"(d={d}, {seeds} seed(s), {cfg.steps} projected-GD steps, lr={cfg.lr})"
-                      f"{div}")
-    order = np.argsort(out.deltas)
-    for name in ("deltas", "mu_edge", "edge", "lam", "overlap2"):
-        setattr(out, name, [getattr(out, name)[i] for i in order])
+            prev = e
+        else:
+            if not st.evaluations[-1].converged:
+                st.status = "unconverged"
+        if st.status == "bracket":
+            for _ in range(refine):
+                mid = float(np.sqrt(st.lo * st.hi))
+                e = ev(s, mid)
+                st.evaluations.append(e)
+                if not e.converged:
+                    st.status = "unconverged"
+                    break
+                st.lo, st.hi = (mid, st.hi) if e.nu <= 0 else (st.lo, mid)
+        total -= (n_grid + refine) - len(st.evaluations)
+        out.seeds.append(st)
+        if st.status == "unconverged":
+            break  # no converged threshold: further seeds would not give one
+    _summarise(out, hi_d, lo_d, seeds)
     return out
+
+
+def _summarise(out: NNThreshold, hi: float, lo: float, n_seeds: int) -> None:
+    st = out.seeds
+    where = f"d={out.d}, {len(st)} seed(s), delta in [{lo:g}, {hi:g}]"
+    loose = [e for s in st for e in s.evaluations if not e.converged]
+    note = ""
+    if loose:
+        note = ("; not converged (nu <= 0 there, outside the brackets) at delta "
+                + ", ".join(sorted({f"{e.delta:.3g}" for e in loose})))
+    bad = [s for s in st if s.status == "unconverged"]
+    out.converged = not bad
+    if bad:
+        s = bad[0]
+        e = next(e for e in reversed(s.evaluations) if not e.converged)
+        out.reason = (f"no converged second-phase point where the sign of nu is decided (seed "
+                      f"{s.seed}, delta={e.delta:.4g}, nu={e.nu:.3g} after {e.iterations} "
+                      f"iterations): {e.reason}"
+                      + (f"; seeds {len(st)}-{n_seeds - 1} not run" if len(st) < n_seeds else ""))
+        return
+    vals = np.array([s.value for s in st])
+    if all(s.status == "none" for s in st):
+        out.reason = (f"no negative theta-outlier at the converged point up to delta={hi:g} "
+                      f"({where}){note}")
+        return
+    if any(s.status != "bracket" for s in st):
+        out.reason = ("seeds disagree: " + ", ".join(
+            f"seed {s.seed}: " + {"bracket": f"{s.value:.3g}", "none": f"none up to {hi:g}",
+                                  "below": f"<= {lo:g}"}[s.status] for s in st)
+            + f" ({where}){note}")
+        return
+    mean = float(vals.mean())
+    sd = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
+    half = float(np.mean([(s.hi - s.lo) / 2 for s in st]))
+    sem2 = sd**2 / len(vals) if len(vals) > 1 else 0.0
+    out.delta_nn, out.delta_nn_sd = mean, (sd if np.isfinite(sd) else None)
+    out.delta_nn_err = float(np.sqrt(sem2 + half**2))
+    out.reason = (f"mean of {len(vals)} seed brackets (seed sd {sd:.2g}, mean half-bracket "
+                  f"{half:.2g}; {where}){note}")
