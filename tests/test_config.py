@@ -133,6 +133,19 @@ BAD_CONFIGS = [
     ({"experiments": {"e": {"hessian": {"steps": []}}}, "figures": {"f": _FIG}},
      r"figures\.f: a spectrum figure needs Hessian steps"),
     ({"experiments": {"bad name": {}}}, r"experiments: 'bad name' does not match"),
+    ({"experiments": {"e": {"trajectory": {"enabled": True, "dense": [60]}}}},
+     r"experiments\.e\.trajectory\.dense: dense steps \[60\] are not check steps t_first \* "
+     r"2\^j <= t_max: \[50, 100, "),
+    ({"experiments": {"e": {}}, "figures": {"f": {"kind": "trajectory_spectrum",
+                                                  "experiment": "e"}}},
+     r"figures\.f: a trajectory_spectrum figure reads trajectory\.nc, but "
+     r"experiments\.e\.trajectory\.enabled is false"),
+    ({"experiments": {"e": {"theory": {"delta_range": [4.0, 2.0]}}}},
+     r"experiments\.e\.theory\.delta_range: \[4\.0, 2\.0\] must be \[lo, hi\] with lo < hi"),
+    ({"experiments": {"e": {}}, "thresholds": {"delta_range": [1.0]}},
+     r"thresholds\.delta_range: \[1\.0\] is too short"),
+    ({"experiments": {"e": {}}, "thresholds": {"method": "newton"}},
+     r"thresholds\.method: 'newton' is not allowed; allowed values: \['lbfgs', 'gd'\]"),
 ]
 
 

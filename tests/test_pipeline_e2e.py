@@ -19,7 +19,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snake
 
 pytestmark = pytest.mark.slow
 FIGURES = ("phase_diagram", "overlap_vs_delta", "dynamics", "spectrum", "bbp", "architecture",
-           "escape_time")
+           "escape_time", "trajectory")
 
 
 def _smk(cwd, *args):

@@ -127,6 +127,19 @@ def _semantic_errors(cfg: dict):
                 yield (f"experiments.{name}.delta: {tags[tag]!r} and {v!r} give the same run id "
                        f"'delta{tag}'; allowed: values distinct in 6 significant digits")
             tags[tag] = v
+        if exp["trajectory"]["enabled"]:
+            from .theory.trajectory import check_steps
+
+            why = check_steps(exp["trajectory"])
+            if why:
+                yield f"experiments.{name}.trajectory.dense: {why}"
+        lo, hi = exp["theory"]["delta_range"]
+        if not lo < hi:
+            yield (f"experiments.{name}.theory.delta_range: {[lo, hi]} must be [lo, hi] with "
+                   "lo < hi")
+    thr = cfg.get("thresholds", {})
+    if "delta_range" in thr and not thr["delta_range"][0] < thr["delta_range"][1]:
+        yield (f"thresholds.delta_range: {thr['delta_range']} must be [lo, hi] with lo < hi")
     for name, fig in cfg.get("figures", {}).items():
         yield from _figure_errors(name, fig, cfg)
 
@@ -159,6 +172,11 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
     if kind in ("bbp", "phase_diagram", "escape_time") and not exp["theory"]["enabled"]:
         yield (f"figures.{name}: a {kind} figure needs theory curves (delta_NN), but "
                f"experiments.{src}.theory.enabled is false")
+    if kind == "trajectory_spectrum":
+        if not exp["trajectory"]["enabled"]:
+            yield (f"figures.{name}: a trajectory_spectrum figure reads trajectory.nc, but "
+                   f"experiments.{src}.trajectory.enabled is false")
+        axes["delta"] = list(exp["trajectory"]["deltas"])
     if kind == "bbp":
         axes["d"], axes["delta"] = list(exp["theory"]["d"]), list(exp["theory"]["deltas"])
     for ax, val in fig.get("select", {}).items():

@@ -56,6 +56,9 @@ class Layout:
     def theory_file(self, exp: str) -> str:
         return self.path(exp, "theory.nc")
 
+    def trajectory_file(self, exp: str) -> str:
+        return self.path(exp, "trajectory.nc")
+
     def thresholds_file(self) -> str:
         return self.path("thresholds.nc")
 
@@ -84,6 +87,8 @@ class Layout:
                 files[role] = self.theory_file(f["experiment"])
             elif role == "thresholds":
                 files[role] = self.thresholds_file()
+            elif role == "trajectory":
+                files[role] = self.trajectory_file(f["experiment"])
             else:  # check_<experiment>
                 files[role] = self.sweep_file(role.removeprefix("check_"))
         return files
@@ -98,6 +103,8 @@ class Layout:
         out = [self.sweep_file(e) for e in self.config["experiments"]]
         out += [self.theory_file(e) for e, x in self.config["experiments"].items()
                 if x["theory"]["enabled"]]
+        out += [self.trajectory_file(e) for e, x in self.config["experiments"].items()
+                if x["trajectory"]["enabled"]]
         if self.config["thresholds"]["enabled"]:
             out.append(self.thresholds_file())
         for fig in self.config["figures"]:
@@ -132,6 +139,15 @@ class Layout:
         pts += [(m, d, n_samples(d, hi)) for m in e["width"] for d in tc["d"]] \
             * evals * len(e["target"])
         return resources.second_phase_runtime_min(pts, resources.point_steps(tc))
+
+    def trajectory_runtime(self, exp: str) -> int:
+        """Projected GD to t_max for each (m, delta, seed), plus the dense points."""
+        e = self.exp_slice(exp)
+        tc = e["trajectory"]
+        d = int(tc["d"])
+        pts = [(m, d, n_samples(d, dl)) for m in e["width"] for dl in tc["deltas"]] \
+            * int(tc["seeds"]) * len(e["target"])
+        return resources.second_phase_runtime_min(pts, int(tc["t_max"]), len(tc["dense"]) or 1)
 
     def thresholds_runtime(self, target: str) -> int:
         """Per-target job: every design point scans the delta grid plus refine steps per seed."""

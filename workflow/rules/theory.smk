@@ -17,3 +17,24 @@ rule theory:
         "Theory curves {wildcards.exp}"
     script:
         "../scripts/theory.py"
+
+
+rule trajectory:
+    output:
+        f"{R}/{{exp}}/trajectory.nc",
+    log:
+        f"{R}/logs/{{exp}}/trajectory.log",
+    benchmark:
+        f"{R}/benchmarks/{{exp}}/trajectory.tsv"
+    conda:
+        "../../environment.yml"
+    threads: BLAS_THREADS
+    resources:
+        mem_mb=lambda w, attempt: 2000 * attempt,
+        runtime=lambda w: LAYOUT.trajectory_runtime(w.exp),
+    params:
+        cfg=lambda w: LAYOUT.exp_slice(w.exp),
+    message:
+        "Second-phase trajectory {wildcards.exp}"
+    script:
+        "../scripts/trajectory.py"

@@ -1,7 +1,8 @@
 """Figures: one module per kind, each ``draw(data, fig_cfg) -> matplotlib Figure`` from NetCDF data.
 
 Figures never train or diagonalise anything. ``data`` maps an input role to an ``xr.Dataset``:
-``sweep`` (the experiment's sweep.nc), ``theory`` (its theory.nc), ``thresholds``
+``sweep`` (the experiment's sweep.nc), ``theory`` (its theory.nc), ``trajectory`` (its
+trajectory.nc), ``thresholds``
 (thresholds.nc) and ``check_<experiment>`` (other sweeps, for simulation checks). ``ROLES`` says
 which roles each kind reads (optional ones only when the experiment computes them); each module's
 ``REQUIRES[role] = {"variables": ..., "dims": ..., "attrs": ...}`` is checked before drawing.
@@ -23,6 +24,7 @@ ROLES = {
     "bbp": (("theory",), ()),
     "architecture": (("thresholds",), ("checks",)),
     "escape_time": (("sweep", "theory"), ()),
+    "trajectory_spectrum": (("trajectory",), ()),
 }
 FIGURE_KINDS = tuple(ROLES)
 

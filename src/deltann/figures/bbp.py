@@ -8,7 +8,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import PALETTE, describe, select
+from .style import PALETTE, delta_nn_label, describe, select
 
 REQUIRES = {
     "theory": {
@@ -43,13 +43,15 @@ def draw(data, cfg):
         ax2.plot(x, ov, "-", color=c, label=f"theory, d={d}")
         ax2.errorbar(x, r["sim_overlap2"].mean("seed"), r["sim_overlap2"].std("seed"), fmt="o",
                      color=c, ms=4, capsize=2, label=f"dense Hessian, d={d}")
-        dnn = float(r["delta_nn"])
+        dnn, text = delta_nn_label(sub, d)
         if np.isfinite(dnn):
             for ax in (ax1, ax2):
                 ax.axvline(dnn, color=c, ls=":", lw=1.2)
-            ax2.text(dnn, 0.98 - 0.07 * i, f" δ_NN={dnn:.2f} (d={d})", color=c, va="top",
-                     fontsize=8,
-                     transform=ax2.get_xaxis_transform())
+        ax2.text(0.02, 0.98 - 0.07 * i, f"δ_NN (d={d}): {text}", color=c, va="top", fontsize=8,
+                 transform=ax2.transAxes)
+        if "th_converged" in r and (r["th_converged"] == 0).any():
+            bad = r["th_lambda"].where(r["th_converged"] == 0).mean("seed")
+            ax1.plot(x, bad, "x", color=c, ms=6)
     dalg = float(sub["delta_alg"])
     if np.isfinite(dalg) and dalg > 0:
         for ax in (ax1, ax2):
@@ -66,6 +68,9 @@ def draw(data, cfg):
     ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
     ax1.set_title("lowest Hessian eigenvalues (W block)")
     ax2.set_title("eigenvector overlap with the hard direction")
-    fig.suptitle(f"{ds.attrs['experiment']}: {describe(sub)}, at the second-phase point "
-                 "(projected GD)", fontsize=10)
+    if "th_converged" in sub and (sub["th_converged"] == 0).any():
+        ax1.plot([], [], "x", color="0.3", label="point not converged within the budget")
+        ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+    fig.suptitle(f"{ds.attrs['experiment']}: {describe(sub)}, at the converged second-phase "
+                 "point", fontsize=10)
     return fig

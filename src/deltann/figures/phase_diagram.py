@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, gd_threshold
-from .style import PALETTE, describe, last_finite, select, theory_at
+from .style import PALETTE, delta_nn_label, describe, last_finite, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -36,9 +36,11 @@ def draw(data, cfg):
         for s in range(f.sizes["seed"]):
             ax.plot(x, f.isel(seed=s), ".", color=c, alpha=0.35, ms=4)
         if "d" in th.dims and d in th["d"].values:
-            dnn = float(th["delta_nn"].sel(d=d))
+            dnn, text = delta_nn_label(th, d)
             if np.isfinite(dnn):
-                ax.axvline(dnn, color=c, ls=":", lw=1.4, label=f"δ_NN theory, d={d}: {dnn:.2f}")
+                ax.axvline(dnn, color=c, ls=":", lw=1.4, label=f"δ_NN theory, d={d}: {text}")
+            else:
+                ax.plot([], [], ls=":", color=c, label=f"δ_NN theory, d={d}: {text}")
     dalg = float(th["delta_alg"])
     if np.isfinite(dalg) and dalg > 0:
         ax.axvline(dalg, color="k", ls="-.", lw=1.2, label=f"δ_alg = {dalg:.3g}")

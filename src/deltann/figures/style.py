@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 __all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
-           "theory_at", "theory_delta_nn"]
+           "theory_at", "theory_delta_nn", "delta_nn_label"]
 
 # Okabe & Ito (2008), colour-blind safe.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -101,6 +101,20 @@ def theory_delta_nn(th, sub) -> float:
     except KeyError:
         return float("nan")
     return float(v) if v.ndim == 0 else float("nan")
+
+
+def delta_nn_label(th, d) -> tuple[float, str]:
+    """(delta_NN, legend text) of theory.nc ``th`` (fixed but for d) at size d: 'x.xx +- e' or
+    why there is none ('not converged' / 'no negative outlier up to ...')."""
+    r = th.sel(d=d)
+    dnn = float(r["delta_nn"])
+    if np.isfinite(dnn):
+        err = float(r["delta_nn_err"]) if "delta_nn_err" in r else float("nan")
+        return dnn, f"{dnn:.2f}" + (f" ± {err:.2f}" if np.isfinite(err) else "")
+    conv = float(r["delta_nn_converged"]) if "delta_nn_converged" in r else float("nan")
+    if conv == 0:
+        return dnn, "none (second-phase point not converged)"
+    return dnn, "none (no negative θ-outlier in the δ range)"
 
 
 def relation(delta: float, dnn: float) -> str:

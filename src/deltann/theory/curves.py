@@ -33,7 +33,7 @@ from .network import applicability
 from .second_phase import PointConfig, converged_point
 from .threshold import delta_nn, estimator_args
 
-__all__ = ["theory_curves", "crossing", "point_config"]
+__all__ = ["theory_curves", "crossing", "point_config", "dense_theta_eigen"]
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +79,22 @@ def point_config(config_slice: Mapping) -> PointConfig:
     return PointConfig.from_mapping({**config_slice["train"], **config_slice["theory"]})
 
 
+def dense_theta_eigen(sp, activation: str, loss: str) -> tuple[float, float, float]:
+    """Dense eigh of the W-block Hessian at a point: (theta-carrying eigenvalue among the lowest
+    three, its overlap^2 with the hard subspace, the lowest other eigenvalue)."""
+    spec = hs.spectrum(sp.params, sp.X, sp.y, get_activation(activation), get_loss(loss),
+                       n_vecs=3, method="dense")
+    ov = hs.eigvec_overlaps(spec.eigvecs, sp.U, sp.params.m).sum(axis=(1, 2))
+    i = int(np.argmax(ov[:3]))
+    return float(spec.eigvals[i]), float(ov[i]), float(np.delete(spec.eigvals, i)[0])
+
+
 def _one(target, activation, loss, m, d, delta, pc, seed, base_seed, noise):
     cp = converged_point(target, activation, loss, m, d, delta, pc, seed=seed,
                          base_seed=base_seed, noise=noise)
-    sp, r = cp.point, cp.last
-    spec = hs.spectrum(sp.params, sp.X, sp.y, get_activation(activation), get_loss(loss),
-                       n_vecs=3, method="dense")
-    ov = hs.eigvec_overlaps(spec.eigvecs, sp.U, m).sum(axis=(1, 2))
-    i = int(np.argmax(ov[:3]))
+    r = cp.last
     return (r.edge, r.mu_edge, r.mu_neg, r.lam, r.overlap2 if r.exists else 0.0,
-            float(cp.converged), r.t, spec.eigvals[i], ov[i], np.delete(spec.eigvals, i)[0])
+            float(cp.converged), r.t, *dense_theta_eigen(cp.point, activation, loss))
 
 
 def theory_curves(config_slice: Mapping) -> xr.Dataset:

@@ -245,8 +245,13 @@ class _Restricted:
 
 def converged_point(target: str, activation: str, loss: str, m: int, d: int, delta: float,
                     pc: PointConfig | None = None, seed: int = 0, base_seed: int = 20260,
-                    noise: float = 0.0) -> ConvergedPoint:
+                    noise: float = 0.0, stop_on_convergence: bool = True,
+                    on_check=None) -> ConvergedPoint:
     """The converged second-phase point of one seed at n = round(delta d) (module docstring).
+
+    stop_on_convergence: False runs the whole budget (the readings then trace the trajectory;
+    ``converged`` still says whether the criterion was met at some check).
+    on_check(reading, point): called at every check with the current SecondPhase.
 
     Raises ProjectedGDDiverged where the first phase diverges (no point), SolveError where the
     theory's fixed point fails.
@@ -304,10 +309,13 @@ def converged_point(target: str, activation: str, loss: str, m: int, d: int, del
         done += chunk
         cur = read(done, p)
         out.readings.append(cur)
+        if on_check is not None:
+            on_check(cur, sp)
         why = _check(cur, prev, pc)
         log.debug("second phase %s t=%d: %s", where, done, why or "converged")
-        if why is None:
+        if why is None and not out.converged:
             out.converged, out.reason = True, f"converged after {done} iterations"
+        if out.converged and (stop_on_convergence or done >= pc.budget):
             return out
         if done >= pc.budget:
             out.reason = (f"not converged within {pc.budget} {pc.method} iterations ({why}); "
