@@ -81,17 +81,25 @@ def draw(data, cfg):
             if not np.isfinite(th["delta_nn"].sel(target=t).values).any():
                 why = next((r for k, r in reasons.items() if k.startswith(f"{t}/")), "")
                 label = f"{t}: δ_NN not defined ({why.split(':')[0][:60]})"
-            ax.plot(x[ok], y[ok], MARKERS[i % len(MARKERS)], color=c, ms=7,
-                    label=label if dim == dims[0] else None)
+            err = None
+            if "delta_nn_err" in th:
+                err = th["delta_nn_err"].sel(target=t, **{k: v for k, v in base.items()
+                                                          if k != dim}).values[ok]
+            ax.errorbar(x[ok], y[ok], yerr=err, fmt=MARKERS[i % len(MARKERS)], color=c, ms=7,
+                        capsize=3, label=label if dim == dims[0] else None)
             for xi, v in zip(x[~ok], np.asarray(vals)[~ok], strict=True):
                 pt = {**base, dim: v}
                 why = reasons.get(point_key(t, pt["activation"], pt["loss"], pt["m"],
                                             pt["schedule"]), "")
-                if why.startswith("no theta-outlier"):
+                if why.startswith(("no theta-outlier", "no negative theta-outlier")):
                     ax.annotate("", (xi, dmax * 1.25), (xi, dmax * 0.8),
                                 arrowprops={"arrowstyle": "->", "color": c, "lw": 1.5})
-                elif why.startswith("projected GD diverged"):
+                elif why.startswith("projected GD diverged") or "diverged" in why:
                     ax.plot(xi, dmax, "x", color=c, ms=8, mew=2)
+                elif why.startswith("no converged"):
+                    ax.plot(xi, dmax, "s", color=c, ms=7, mfc="none", mew=1.5)
+                elif why.startswith("seeds disagree"):
+                    ax.plot(xi, dmax, "d", color=c, ms=7, mfc="none", mew=1.5)
             dalg = float(th["delta_alg"].sel(target=t))
             if np.isfinite(dalg) and dalg > 0:
                 ax.axhline(dalg, color=c, ls="--", lw=1,
@@ -123,9 +131,13 @@ def draw(data, cfg):
         ax0.plot([], [], "o", mfc="none", mec="k", ms=11,
                  label=f"GD check: final overlap crosses {ESCAPE_LEVEL:g} (d={d_chk})")
     ax0.plot([], [], marker=r"$\uparrow$", ls="none", color="0.3",
-             label=f"no outlier / no learning up to δ={dmax:g}")
-    ax0.plot([], [], "x", color="0.3", mew=2, label="first phase diverges at every δ")
+             label=f"no negative outlier / no learning up to δ={dmax:g}")
+    ax0.plot([], [], "s", color="0.3", mfc="none", mew=1.5,
+             label="second-phase point not converged (no δ_NN)")
+    ax0.plot([], [], "d", color="0.3", mfc="none", mew=1.5, label="seeds disagree (no δ_NN)")
+    ax0.plot([], [], "x", color="0.3", mew=2, label="first phase diverges")
     base_txt = ", ".join(f"{k}={v}" for k, v in base.items())
-    fig.suptitle(f"δ_NN (theory, d={d_theory}) vs δ_alg; base point {base_txt}", fontsize=10)
+    fig.suptitle(f"δ_NN ± err (theory at the converged second-phase point, d={d_theory}) vs "
+                 f"δ_alg; base point {base_txt}", fontsize=10)
     fig.legend(loc="outside lower center", ncol=4, fontsize=7)
     return fig

@@ -45,12 +45,14 @@ def draw(data, cfg):
     fig, (axf, ax) = plt.subplots(2, 1, figsize=(6.2, 5.4), sharex=True, layout="constrained",
                                   gridspec_kw={"height_ratios": [1, 2.6]})
     censored = False
+    ds_th = [d for d in sub["d"].values if d in th["d"].values]
+    shift = any(np.isfinite(float(th["delta_nn"].sel(d=d))) for d in ds_th)
     for j, d in enumerate(sub["d"].values):
         c = PALETTE[j % len(PALETTE)]
         mk = MARKERS[j % len(MARKERS)]
-        if d not in th["d"].values or not np.isfinite(float(th["delta_nn"].sel(d=d))):
+        if shift and (d not in ds_th or not np.isfinite(float(th["delta_nn"].sel(d=d)))):
             continue
-        dnn = float(th["delta_nn"].sel(d=d))
+        dnn = float(th["delta_nn"].sel(d=d)) if shift else 0.0
         t = tau.sel(d=d)
         x = t["delta"].values - dnn
         escaped = np.isfinite(t.values)  # (delta, seed)
@@ -65,7 +67,10 @@ def draw(data, cfg):
         # median with never-escaped runs counted as infinitely late (NaN if most never escaped)
         med = np.median(np.where(escaped, t.values, np.inf), axis=1)
         med = np.where(np.isfinite(med), med, np.nan)
-        ax.plot(x, med, "-", marker=mk, color=c, label=f"GD median, d={d} (δ_NN={dnn:.2f})")
+        ax.plot(x, med, "-", marker=mk, color=c,
+                label=f"GD median, d={d}" + (f" (δ_NN={dnn:.2f})" if shift else ""))
+        if not shift:
+            continue
         lam = th["th_lambda"].sel(d=d).mean("seed")
         xs = lam["delta"].values - dnn
         ok = np.isfinite(lam.values) & (lam.values < 0) & (xs >= 0)
@@ -75,13 +80,19 @@ def draw(data, cfg):
                     label=f"linearised escape from theory outlier, d={d}")
     axf.set_ylabel("fraction of\nseeds escaped")
     axf.set_ylim(-0.05, 1.05)
-    axf.axvline(0, color="k", lw=0.8, ls=":")
+    if shift:
+        axf.axvline(0, color="k", lw=0.8, ls=":")
     axf.legend(loc="lower right", fontsize=7)
     if censored:
         ax.plot([], [], "^", color="0.3", label=f"no escape within {budget:g} steps")
-    ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_yscale("log")
-    ax.set_xlabel(r"$\delta - \delta_{\rm NN}(d)$  (theory $\delta_{\rm NN}$ at each d)")
+    if shift:
+        ax.axvline(0, color="k", lw=0.8, ls=":")
+        ax.set_xlabel(r"$\delta - \delta_{\rm NN}(d)$  (theory $\delta_{\rm NN}$ at each d)")
+    else:
+        ax.set_xscale("log")
+        ax.set_xlabel(r"sample ratio $\delta$  (theory $\delta_{\rm NN}$ not defined at any d: "
+                      "see theory.nc reasons)")
     ax.set_ylabel(rf"escape step $\tau$: first $t$ with overlap $\geq {level:g}$")
     axf.set_title(f"{ds.attrs['experiment']}: {describe(sub)}; η_W={eta:g}, "
                   f"{sub.sizes['seed']} seeds (hollow: single seeds)")

@@ -18,8 +18,12 @@ iterations or GD steps after the transient), between consecutive checks:
     |d |W|_F| <= tol_weight |W|_F,   and   |grad R| <= gtol at T_j,
 
 with lam := edge and overlap2 := 0 where there is no outlier (both continuous through the
-transition). The weight and gradient conditions keep a slow drift (e.g. |W| -> inf, a -> 0, where
-every eigenvalue shrinks together) from passing as converged. Up to ``budget`` iterations; a point
+transition). The criterion is on what the theory reads; the weight (1 % per doubling) and gradient
+(1e-3) conditions only keep a runaway drift (e.g. |W| -> inf, a -> 0 with a trained second layer,
+where every eigenvalue shrinks together below tol_eig) from passing as converged. They tolerate a
+slow drift that the readings do not see (z2sat, first_layer, m = 2, d = 200, delta = 1.74, seed 1:
+|W| = 335 grows 0.25 % per doubling, the risk falls 1e-4 in 3200 L-BFGS iterations, |grad| stays
+1e-5..1e-4, while edge and nu move < 1e-6). Up to ``budget`` iterations; a point
 that has not converged by then is returned with ``converged=False`` and its readings at every
 check (the trend), never as a silent number.
 
@@ -73,8 +77,8 @@ class PointConfig:
     budget: int = 3200
     tol_eig: float = 1e-4
     tol_overlap: float = 0.01
-    tol_weight: float = 1e-3
-    gtol: float = 1e-6
+    tol_weight: float = 1e-2
+    gtol: float = 1e-3
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
