@@ -1,4 +1,4 @@
-"""The deltann command line: deltann targets | threshold | provenance FILE.
+"""The deltann command line: deltann targets | threshold | table FILES | provenance FILE.
 
 User errors (bad arguments) print one line naming the argument and exit with code 2.
 """
@@ -131,6 +131,28 @@ def _threshold(args) -> int:
     return 0
 
 
+def _table(args) -> int:
+    import xarray as xr
+
+    from .theory.table import markdown_table
+
+    tables = []
+    for f in args.files:
+        try:
+            ds = xr.load_dataset(f)
+        except (OSError, ValueError) as err:
+            print(f"deltann table: error: {f}: not a readable NetCDF file ({err})",
+                  file=sys.stderr)
+            return 2
+        if "delta_nn" not in ds or "reasons" not in ds.attrs or "d" not in ds.attrs:
+            print(f"deltann table: error: {f}: not a thresholds.nc (needs delta_nn, reasons, d)",
+                  file=sys.stderr)
+            return 2
+        tables.append(ds)
+    print(markdown_table(tables))
+    return 0
+
+
 def main(argv=None) -> int:
     from .activations import ACTIVATIONS
     from .losses import LOSSES
@@ -175,6 +197,10 @@ def main(argv=None) -> int:
                    help="iterations after the transient before 'not converged'")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_threshold)
+    p = sub.add_parser("table", help="Markdown table of delta_NN +- err from thresholds.nc files "
+                       "(one column per file, by d)")
+    p.add_argument("files", nargs="+", metavar="THRESHOLDS_NC")
+    p.set_defaults(func=_table)
     p = sub.add_parser("provenance", help="print the provenance attributes of an output file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")

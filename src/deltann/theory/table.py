@@ -21,7 +21,8 @@ import xarray as xr
 from ..io import provenance_attrs
 from .threshold import delta_nn, estimator_args
 
-__all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table"]
+__all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table",
+           "markdown_table"]
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +128,39 @@ def combine_tables(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
                     max_delta=parts[0].attrs["max_delta"],
                     d=parts[0].attrs.get("d", cfg.get("d")))
     return ds
+
+
+def _short(reason: str) -> str:
+    """The first clause of a reason, for a table cell."""
+    if "diverged" in reason:
+        return "first phase diverges"
+    for key, text in (("no negative theta-outlier", "none up to δ={hi}"),
+                      ("no converged", "not converged"), ("seeds disagree", "seeds disagree")):
+        if reason.startswith(key):
+            return text
+    return reason[:40]
+
+
+def markdown_table(tables: list[xr.Dataset]) -> str:
+    """One Markdown row per computed cell (target, activation, loss, m, schedule) and one column
+    per table (its d): delta_NN +- err, or why there is none."""
+    cols = sorted(tables, key=lambda t: int(t.attrs["d"]))
+    rows: dict[str, list[str]] = {}
+    for j, t in enumerate(cols):
+        reasons = json.loads(t.attrs["reasons"])
+        hi = f"{float(t.attrs['max_delta']):g}"
+        for key, why in reasons.items():
+            if why.startswith("not computed"):
+                continue
+            tg, a, lo, m, sch = key.split("/")
+            v = t["delta_nn"].sel(target=tg, activation=a, loss=lo, m=int(m[2:]), schedule=sch)
+            e = t["delta_nn_err"].sel(target=tg, activation=a, loss=lo, m=int(m[2:]),
+                                      schedule=sch)
+            cell = (f"{float(v):.2f} ± {float(e):.2f}" if np.isfinite(float(v))
+                    else _short(why).format(hi=hi))
+            rows.setdefault(key, [""] * len(cols))[j] = cell
+    head = "| target / activation / loss / m / schedule | " + " | ".join(
+        f"δ_NN, d = {int(t.attrs['d'])}" for t in cols) + " |"
+    sep = "|---|" + "---|" * len(cols)
+    body = [f"| {k} | " + " | ".join(v) + " |" for k, v in sorted(rows.items())]
+    return "\n".join([head, sep, *body])
