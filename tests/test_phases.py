@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from deltann.phases import escape_step, escape_steps, gd_threshold, plateau_step, plateau_steps
+from deltann.phases import (
+    escape_step,
+    escape_steps,
+    gd_threshold,
+    gd_transitions,
+    plateau_step,
+    plateau_steps,
+)
 from deltann.theory.table import combine_tables, table_points
 
 STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000])
@@ -46,6 +53,22 @@ def test_gd_threshold():
     assert gd_threshold(deltas, [0.1, 0.3, 0.7, 1.0]) == pytest.approx(np.sqrt(8.0))
     assert np.isnan(gd_threshold(deltas, [0.1, 0.2, 0.3, 0.4]))
     assert gd_threshold(deltas, [0.9, 1, 1, 1]) == 1.0
+
+
+def test_gd_transitions_mean_bracket_and_seed_error():
+    # final overlaps (delta, seed): seed 0 crosses between 2 and 4, seed 1 between 4 and 8
+    final = np.array([[0.1, 0.1], [0.9, 0.2], [1.0, 0.9]])
+    q = np.repeat(final[:, :, None], 3, axis=2)  # constant in time
+    ds = xr.Dataset({"hard_overlap": (("m", "delta", "seed", "step"), q[None]),
+                     "diverged": (("m", "delta", "seed"), np.zeros((1, 3, 2), bool))},
+                    coords={"m": [2], "delta": [2.0, 4.0, 8.0], "seed": [0, 1],
+                            "step": [0, 10, 100]})
+    (r,) = gd_transitions(ds)
+    assert r["m"] == 2 and r["seeds"] == 2 and r["bracket"] == [2.0, 4.0]
+    assert r["delta_gd"] == pytest.approx(gd_threshold([2.0, 4.0, 8.0], final.mean(1)))
+    c = [gd_threshold([2.0, 4.0, 8.0], final[:, s]) for s in range(2)]
+    assert r["seed_crossings"] == pytest.approx(c)
+    assert r["seed_sem"] == pytest.approx(np.std(c, ddof=1) / np.sqrt(2))
 
 
 def test_one_at_a_time_design_varies_one_factor():

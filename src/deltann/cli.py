@@ -1,4 +1,4 @@
-"""The deltann command line: deltann targets | threshold | table FILES | provenance FILE.
+"""The deltann command line: targets | threshold | table | gd-threshold | provenance.
 
 User errors (bad arguments) print one line naming the argument and exit with code 2.
 """
@@ -153,6 +153,35 @@ def _table(args) -> int:
     return 0
 
 
+def _gd_threshold(args) -> int:
+    import xarray as xr
+
+    from .phases import gd_transitions
+
+    try:
+        ds = xr.load_dataset(args.file)
+    except (OSError, ValueError) as err:
+        print(f"deltann gd-threshold: error: {args.file}: not a readable NetCDF file ({err})",
+              file=sys.stderr)
+        return 2
+    if "hard_overlap" not in ds or "diverged" not in ds:
+        print(f"deltann gd-threshold: error: {args.file}: not a sweep.nc (needs hard_overlap, "
+              "diverged)", file=sys.stderr)
+        return 2
+    rows = gd_transitions(ds)
+    if args.json:
+        print(json.dumps(rows, default=float))
+        return 0
+    for r in rows:
+        where = "/".join(str(r[k]) for k in ("target", "activation", "loss") if k in r)
+        dgd = r["delta_gd"]
+        sem = "" if not math.isfinite(r["seed_sem"]) else f" ± {r['seed_sem']:.2f} (seed s.e.)"
+        txt = "never crosses" if not math.isfinite(dgd) else f"{dgd:.2f}{sem}"
+        print(f"{where} m={r.get('m')} d={r.get('d')}: delta_GD = {txt}; bracket "
+              f"{r['bracket']}; {r['seeds']} seeds")
+    return 0
+
+
 def main(argv=None) -> int:
     from .activations import ACTIVATIONS
     from .losses import LOSSES
@@ -201,6 +230,11 @@ def main(argv=None) -> int:
                        "(one column per file, by d)")
     p.add_argument("files", nargs="+", metavar="THRESHOLDS_NC")
     p.set_defaults(func=_table)
+    p = sub.add_parser("gd-threshold", help="where GD's seed-mean final hard overlap crosses 1/2, "
+                       "from a sweep.nc")
+    p.add_argument("file", metavar="SWEEP_NC")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_gd_threshold)
     p = sub.add_parser("provenance", help="print the provenance attributes of an output file")
     p.add_argument("file")
     p.add_argument("--json", action="store_true")

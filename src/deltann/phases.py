@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ESCAPE_LEVEL", "escape_step", "escape_steps", "gd_threshold", "plateau_step",
-           "plateau_steps"]
+__all__ = ["ESCAPE_LEVEL", "escape_step", "escape_steps", "gd_threshold", "gd_transitions",
+           "plateau_step", "plateau_steps"]
 
 ESCAPE_LEVEL = 0.5
 
@@ -57,6 +57,35 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
     from .theory.curves import crossing
 
     return crossing(deltas, np.asarray(final_overlap, float) - level)
+
+
+def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
+    """GD's transition of a sweep, one dict per (target, activation, loss, m, d): ``delta_gd``
+    where the seed-mean final hard overlap crosses ``level`` (log-linear), its grid bracket, the
+    per-seed crossings and their standard error (the uncertainty reported with delta_gd).
+    Diverged runs are left out of the means."""
+    from .figures.style import last_finite
+
+    q = last_finite(ds["hard_overlap"]).where(~ds["diverged"].astype(bool))
+    x = ds["delta"].values
+    out = []
+    keys = [k for k in ("target", "activation", "loss", "m", "d") if k in q.dims]
+    for idx in np.ndindex(*[q.sizes[k] for k in keys]):
+        sel = {k: q[k].values[i] for k, i in zip(keys, idx, strict=True)}
+        v = q.sel(sel)
+        mean = v.mean("seed").values
+        dgd = gd_threshold(x, mean, level)
+        above = np.nonzero(mean >= level)[0]
+        i = int(above[0]) if above.size else -1
+        per_seed = [gd_threshold(x, v.isel(seed=s).values, level) for s in range(v.sizes["seed"])]
+        fin = np.array([p for p in per_seed if np.isfinite(p)])
+        sem = float(fin.std(ddof=1) / np.sqrt(fin.size)) if fin.size > 1 else float("nan")
+        out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
+                    "delta_gd": dgd,
+                    "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
+                    "seed_crossings": per_seed, "seed_sem": sem,
+                    "seeds": int(v.sizes["seed"])})
+    return out
 
 
 def escape_steps(ds, level: float = ESCAPE_LEVEL):
