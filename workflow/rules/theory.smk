@@ -5,6 +5,8 @@ rule theory:
         f"{R}/logs/{{exp}}/theory.log",
     benchmark:
         f"{R}/benchmarks/{{exp}}/theory.tsv"
+    # long single-process jobs start first, next to the many short train jobs
+    priority: 10
     conda:
         "../../environment.yml"
     threads: BLAS_THREADS
@@ -26,6 +28,8 @@ rule trajectory:
         f"{R}/logs/{{exp}}/trajectory.log",
     benchmark:
         f"{R}/benchmarks/{{exp}}/trajectory.tsv"
+    # long single-process jobs start first, next to the many short train jobs
+    priority: 10
     conda:
         "../../environment.yml"
     threads: BLAS_THREADS

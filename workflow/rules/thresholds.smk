@@ -5,6 +5,8 @@ rule threshold_target:
         f"{R}/logs/thresholds/{{target}}.log",
     benchmark:
         f"{R}/benchmarks/thresholds/{{target}}.tsv"
+    # long single-process jobs start first, next to the many short train jobs
+    priority: 10
     conda:
         "../../environment.yml"
     threads: BLAS_THREADS

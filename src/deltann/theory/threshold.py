@@ -58,7 +58,8 @@ class Evaluation:
 @dataclass
 class SeedThreshold:
     """One seed's scan: status 'bracket' (lo < delta_NN <= hi), 'none' (nu <= 0 up to hi),
-    'below' (nu > 0 at the lowest delta), 'unconverged' or 'diverged'."""
+    'below' (nu > 0 at the lowest delta) or 'unconverged' (a point that decides the sign did not
+    converge; a diverged first phase counts as nu <= 0 unless it is the last grid point)."""
 
     seed: int
     status: str
