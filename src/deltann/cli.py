@@ -131,42 +131,36 @@ def _threshold(args) -> int:
     return 0
 
 
-def _table(args) -> int:
-    import xarray as xr
+def _load(cmd: str, path: str, variables=(), attrs=()):
+    """A result file checked for what ``cmd`` reads (io.read_netcdf + io.require); None after
+    printing one line on a missing, unreadable or foreign file."""
+    from .io import IncompatibleFileError, read_netcdf, require
 
+    try:
+        return require(read_netcdf(path), variables=variables, attrs=attrs, path=path,
+                       what=f"deltann {cmd}")
+    except (OSError, ValueError) as err:  # IncompatibleFileError is a ValueError
+        kind = "" if isinstance(err, IncompatibleFileError) else "not a readable NetCDF file: "
+        print(f"deltann {cmd}: error: {kind}{err}", file=sys.stderr)
+        return None
+
+
+def _table(args) -> int:
     from .theory.table import markdown_table
 
-    tables = []
-    for f in args.files:
-        try:
-            ds = xr.load_dataset(f)
-        except (OSError, ValueError) as err:
-            print(f"deltann table: error: {f}: not a readable NetCDF file ({err})",
-                  file=sys.stderr)
-            return 2
-        if "delta_nn" not in ds or "reasons" not in ds.attrs or "d" not in ds.attrs:
-            print(f"deltann table: error: {f}: not a thresholds.nc (needs delta_nn, reasons, d)",
-                  file=sys.stderr)
-            return 2
-        tables.append(ds)
+    tables = [_load("table", f, ("delta_nn", "delta_nn_err"), ("reasons", "d", "max_delta"))
+              for f in args.files]
+    if any(t is None for t in tables):
+        return 2
     print(markdown_table(tables))
     return 0
 
 
 def _gd_threshold(args) -> int:
-    import xarray as xr
-
     from .phases import gd_transitions
 
-    try:
-        ds = xr.load_dataset(args.file)
-    except (OSError, ValueError) as err:
-        print(f"deltann gd-threshold: error: {args.file}: not a readable NetCDF file ({err})",
-              file=sys.stderr)
-        return 2
-    if "hard_overlap" not in ds or "diverged" not in ds:
-        print(f"deltann gd-threshold: error: {args.file}: not a sweep.nc (needs hard_overlap, "
-              "diverged)", file=sys.stderr)
+    ds = _load("gd-threshold", args.file, ("hard_overlap", "diverged", "delta", "seed"))
+    if ds is None:
         return 2
     rows = gd_transitions(ds)
     if args.json:

@@ -94,7 +94,7 @@ def draw(data, cfg):
                 if why.startswith(("no theta-outlier", "no negative theta-outlier")):
                     ax.annotate("", (xi, dmax * 1.25), (xi, dmax * 0.8),
                                 arrowprops={"arrowstyle": "->", "color": c, "lw": 1.5})
-                elif why.startswith("projected GD diverged") or "diverged" in why:
+                elif "diverged" in why:
                     ax.plot(xi, dmax, "x", color=c, ms=8, mew=2)
                 elif why.startswith("no converged"):
                     ax.plot(xi, dmax, "s", color=c, ms=7, mfc="none", mew=1.5)

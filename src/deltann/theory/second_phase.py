@@ -158,6 +158,7 @@ class ConvergedPoint:
     point: SecondPhase
     readings: list[Reading] = field(default_factory=list)
     converged: bool = False
+    converged_t: int | None = None  # first check at which the criterion held
     reason: str = ""
 
     @property
@@ -318,7 +319,8 @@ def converged_point(target: str, activation: str, loss: str, m: int, d: int, del
         why = _check(cur, prev, pc)
         log.debug("second phase %s t=%d: %s", where, done, why or "converged")
         if why is None and not out.converged:
-            out.converged, out.reason = True, f"converged after {done} iterations"
+            out.converged, out.converged_t = True, done
+            out.reason = f"converged after {done} iterations"
         if out.converged and (stop_on_convergence or done >= pc.budget):
             return out
         if done >= pc.budget:

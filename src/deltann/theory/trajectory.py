@@ -103,8 +103,8 @@ def trajectory(config_slice: Mapping) -> xr.Dataset:
         cp = converged_point(t, a, lo, m, d, dl, pc, seed=s, base_seed=base,
                              noise=float(config_slice["noise"]), stop_on_convergence=False,
                              on_check=on_check)
-        if cp.converged:
-            conv_t[idx] = float(cp.reason.split("after ")[1].split()[0])
+        if cp.converged_t is not None:
+            conv_t[idx] = cp.converged_t
         log.info("trajectory %s/%s/%s m=%d d=%d delta=%g seed=%d: %s", t, a, lo, m, d, dl, s,
                  cp.reason if not cp.converged else f"{cp.reason}; {cp.trend()}")
     dims = tuple(axes)
