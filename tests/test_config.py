@@ -132,7 +132,7 @@ BAD_CONFIGS = [
      r"figures\.f\.step: 7 is not a Hessian step of experiment 'e'; allowed values: \[50\]"),
     ({"experiments": {"e": {"hessian": {"steps": []}}}, "figures": {"f": _FIG}},
      r"figures\.f: a spectrum figure needs Hessian steps"),
-    ({"experiments": {"bad name": {}}}, r"experiments: 'bad name' does not match"),
+    ({"experiments": {"bad name": {}}}, r"experiments: name 'bad name' is not allowed"),
     ({"experiments": {"e": {"trajectory": {"enabled": True, "dense": [60]}}}},
      r"experiments\.e\.trajectory\.dense: dense steps \[60\] are not check steps t_first \* "
      r"2\^j <= t_max: \[50, 100, "),

@@ -88,7 +88,7 @@ def test_theory_nc_is_labelled(run_dir):
     assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 2
     for name in ("th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
                  "sim_lambda", "sim_overlap2", "delta_nn", "delta_nn_err", "delta_nn_converged",
-                 "delta_alg"):
+                 "delta_nn_status", "delta_alg"):
         assert "long_name" in ds[name].attrs, name
     assert ds["delta_alg"].item() == pytest.approx(0.5, abs=1e-9)  # y = 3 tanh(z^2 / 3)
     assert np.all(np.isfinite(ds["th_edge"]))  # bounded target: the theory applies
@@ -106,6 +106,10 @@ def test_thresholds_nc_joins_the_targets(run_dir):
     assert np.isfinite(ds["delta_nn_err"].sel(target="z2sat", m=2)).all()
     # m = 1 with a fixed second layer: the theta-outlier stays positive (no escape direction)
     assert np.isnan(dnn.sel(target="z2sat", m=1))
+    status = ds["delta_nn_status"].squeeze(("activation", "loss", "schedule"))
+    assert status.sel(target="z2sat", m=2).item() == "value"
+    assert status.sel(target="z2sat", m=1).item() == "none"
+    assert status.sel(target="z2", m=2).item() == "not_applicable"
     reasons = json.loads(ds.attrs["reasons"])
     assert "no negative theta-outlier" in reasons["z2sat/softplus/square/m=1/first_layer"]
     assert np.all(np.isnan(dnn.sel(target="z2")))
@@ -133,6 +137,8 @@ def test_one_delta_nn_through_theory_thresholds_and_cli(run_dir):
     assert v_th == pytest.approx(cli["delta_nn"], rel=1e-12)
     assert v_tab == pytest.approx(cli["delta_nn"], rel=1e-12)
     assert th["delta_nn_err"].sel(d=20).item() == pytest.approx(cli["delta_nn_err"], rel=1e-12)
+    assert th["delta_nn_status"].sel(d=20).item() == tab["delta_nn_status"].sel(
+        target="z2sat", m=2).item() == cli["status"] == "value"
     assert "progress" not in out.stdout and "[1/" in out.stderr  # progress on stderr only
 
 

@@ -160,36 +160,3 @@ def test_cli_threshold_json_fields():
         assert k in res, k
     assert res["d"] == 30 and isinstance(res["converged"], bool)
     assert "left" in out.stderr  # progress with a remaining-time estimate on stderr
-
-
-def _table(d, v, e, reason):
-    import xarray as xr
-
-    coords = {"target": ["z2sat"], "activation": ["softplus"], "loss": ["square"], "m": [2],
-              "schedule": ["first_layer"]}
-    shape = (1, 1, 1, 1, 1)
-    return xr.Dataset({"delta_nn": (tuple(coords), np.full(shape, v)),
-                       "delta_nn_err": (tuple(coords), np.full(shape, e))}, coords=coords,
-                      attrs={"d": d, "max_delta": 32.0, "reasons": json.dumps(
-                          {"z2sat/softplus/square/m=2/first_layer": reason})})
-
-
-def test_markdown_table_one_column_per_d(tmp_path):
-    from deltann.cli import main
-
-    a = _table(800, np.nan, np.nan, "no negative theta-outlier at the converged point up to ...")
-    b = _table(400, 3.35, 0.08, "mean of 4 seed brackets")
-    paths = []
-    for name, ds in (("a.nc", a), ("b.nc", b)):
-        ds.to_netcdf(tmp_path / name)
-        paths.append(str(tmp_path / name))
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(["table", *paths]) == 0
-    lines = buf.getvalue().splitlines()
-    assert "δ_NN, d = 400 | δ_NN, d = 800" in lines[0]  # columns sorted by d
-    assert lines[2] == "| z2sat/softplus/square/m=2/first_layer | 3.35 ± 0.08 | none up to δ=32 |"
-    assert main(["table", str(tmp_path / "missing.nc")]) == 2

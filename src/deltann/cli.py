@@ -30,9 +30,11 @@ def _targets(args) -> int:
 
 
 def _provenance(args) -> int:
-    from .io import REQUIRED_GLOBAL_ATTRS, read_netcdf
+    from .io import REQUIRED_GLOBAL_ATTRS
 
-    ds = read_netcdf(args.file)
+    ds = _load("provenance", args.file)
+    if ds is None:
+        return 2
     missing = [k for k in REQUIRED_GLOBAL_ATTRS if k not in ds.attrs]
     out = {k: ds.attrs[k] for k in ds.attrs if k != "config"}
     out["config"] = json.loads(ds.attrs["config"]) if "config" in ds.attrs else None
@@ -132,27 +134,40 @@ def _threshold(args) -> int:
 
 
 def _load(cmd: str, path: str, variables=(), attrs=()):
-    """A result file checked for what ``cmd`` reads (io.read_netcdf + io.require); None after
-    printing one line on a missing, unreadable or foreign file."""
-    from .io import IncompatibleFileError, read_netcdf, require
+    """A result file checked for what ``cmd`` reads (io.read_result); None after printing one
+    line on a missing, unreadable or foreign file."""
+    from .io import ResultFileError, read_result
 
     try:
-        return require(read_netcdf(path), variables=variables, attrs=attrs, path=path,
-                       what=f"deltann {cmd}")
-    except (OSError, ValueError) as err:  # IncompatibleFileError is a ValueError
-        kind = "" if isinstance(err, IncompatibleFileError) else "not a readable NetCDF file: "
-        print(f"deltann {cmd}: error: {kind}{err}", file=sys.stderr)
+        return read_result(path, variables=variables, attrs=attrs, what=f"deltann {cmd}")
+    except (FileNotFoundError, ResultFileError) as err:
+        print(f"deltann {cmd}: error: {str(err).removeprefix(f'deltann {cmd}: ')}",
+              file=sys.stderr)
         return None
 
 
 def _table(args) -> int:
-    from .theory.table import markdown_table
+    from .io import provenance_attrs, write_netcdf
+    from .theory.limit import limit_markdown, limit_table
 
     tables = [_load("table", f, ("delta_nn", "delta_nn_err"), ("reasons", "d", "max_delta"))
               for f in args.files]
     if any(t is None for t in tables):
         return 2
-    print(markdown_table(tables))
+    try:
+        ds = limit_table(tables)
+    except ValueError as err:
+        print(f"deltann table: error: {err}", file=sys.stderr)
+        return 2
+    if args.out:
+        srcs = [str(f) for f in args.files]
+        ds.attrs.update(provenance_attrs(
+            "deltann delta_NN over d and its d -> inf limit", {"sources": srcs},
+            "; ".join(str(t.attrs.get("seed_entropy", "")) for t in tables),
+            "deltann table " + " ".join(srcs)), sources=json.dumps(srcs))
+        write_netcdf(ds, args.out)
+        print(f"deltann table: wrote {args.out}", file=sys.stderr)
+    print(limit_markdown(ds))
     return 0
 
 
@@ -220,9 +235,13 @@ def main(argv=None) -> int:
                    help="iterations after the transient before 'not converged'")
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.set_defaults(func=_threshold)
-    p = sub.add_parser("table", help="Markdown table of delta_NN +- err from thresholds.nc files "
-                       "(one column per file, by d)")
+    p = sub.add_parser("table", help="Markdown table of delta_NN +- err from thresholds.nc files: "
+                       "one column per d and the d -> inf limit",
+                       description="Merge thresholds.nc files (tables at the same d are merged "
+                       "cell by cell) and fit delta_NN(d) = a + b/sqrt(d) per cell "
+                       "(docs/theory.md, section 7).")
     p.add_argument("files", nargs="+", metavar="THRESHOLDS_NC")
+    p.add_argument("--out", metavar="NC", help="also write the merged table and the fits here")
     p.set_defaults(func=_table)
     p = sub.add_parser("gd-threshold", help="where GD's seed-mean final hard overlap crosses 1/2, "
                        "from a sweep.nc")

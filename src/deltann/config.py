@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-__all__ = ["ConfigError", "load_schema", "validate_config", "load_config", "default_schema_path"]
+__all__ = ["ConfigError", "load_schema", "validate_config", "load_config", "default_schema_path",
+           "read_yaml", "workflow_config"]
 
 
 class ConfigError(ValueError):
@@ -39,7 +41,10 @@ def _with_defaults(cls):
                     instance[key] = copy.deepcopy(sub["default"])
         yield from validate_props(validator, properties, instance, schema)
 
-    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+    # "integer" means a YAML integer: 100.0 is a float (jsonschema would accept it)
+    checker = cls.TYPE_CHECKER.redefine(
+        "integer", lambda _, v: isinstance(v, int) and not isinstance(v, bool))
+    return jsonschema.validators.extend(cls, {"properties": set_defaults}, type_checker=checker)
 
 
 def _where(err: jsonschema.ValidationError) -> str:
@@ -79,6 +84,13 @@ def _allowed(schema: dict) -> str:
 def _message(err: jsonschema.ValidationError) -> str:
     """One line per violation: the dotted key, what is wrong, and what is allowed."""
     key = _where(err)
+    if "propertyNames" in err.schema_path and err.validator in ("pattern", "maxLength", "not"):
+        sub = err.schema  # the propertyNames schema holding the failed keyword
+        reserved = sub.get("not", {}).get("enum")
+        return (f"{key}: name {err.instance!r} is not allowed; allowed: names matching "
+                f"{sub.get('pattern')}, at most {sub.get('maxLength')} characters"
+                + (f", other than {reserved} (reserved for top-level outputs)" if reserved
+                   else ""))
     if err.validator == "enum":
         return f"{key}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
     if err.validator == "additionalProperties":
@@ -99,6 +111,30 @@ def _message(err: jsonschema.ValidationError) -> str:
     return f"{key}: {err.message}; allowed: {_allowed(err.schema)}"
 
 
+def _nonfinite(obj, path=()):
+    """Messages for NaN / inf anywhere in the config (YAML .nan, .inf)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        yield (f"{'.'.join(map(str, path)) or '<top level>'}: {obj!r} is not allowed; allowed: "
+               "a finite number")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _nonfinite(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _nonfinite(v, (*path, i))
+
+
+def _first_per_key(messages: list[str]) -> list[str]:
+    """One message per key (a value can break several keywords of one schema)."""
+    seen, out = set(), []
+    for m in messages:
+        key = m.split(":", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
 def validate_config(config: dict, schema: dict | str | Path | None = None) -> dict:
     """Validate ``config`` and return a copy with every default filled in.
 
@@ -109,7 +145,8 @@ def validate_config(config: dict, schema: dict | str | Path | None = None) -> di
     cfg = copy.deepcopy(config) if config is not None else {}
     cls = _with_defaults(jsonschema.validators.validator_for(schema))
     errors = sorted(cls(schema).iter_errors(cfg), key=lambda e: list(map(str, e.absolute_path)))
-    messages = [_message(e) for e in errors] or list(_semantic_errors(cfg))
+    messages = (list(_nonfinite(cfg)) or _first_per_key([_message(e) for e in errors])
+                or list(_semantic_errors(cfg)))
     if messages:
         raise ConfigError("invalid config:\n  " + "\n  ".join(messages))
     return cfg
@@ -120,6 +157,11 @@ def _semantic_errors(cfg: dict):
 
     exps = cfg.get("experiments", {})
     for name, exp in exps.items():
+        for where, grid in _grids(name, exp):
+            if any(b <= a for a, b in zip(grid, grid[1:], strict=False)):
+                yield (f"{where}: {grid} is not strictly increasing; allowed: an increasing "
+                       f"list, e.g. {sorted(set(grid))}")
+        yield from _same_n(name, exp)
         tags: dict[str, float] = {}
         for v in exp["delta"]:
             tag = f"{float(v):g}"
@@ -142,6 +184,67 @@ def _semantic_errors(cfg: dict):
         yield (f"thresholds.delta_range: {thr['delta_range']} must be [lo, hi] with lo < hi")
     for name, fig in cfg.get("figures", {}).items():
         yield from _figure_errors(name, fig, cfg)
+    yield from _memory_errors(cfg)
+
+
+def _grids(name: str, exp: dict):
+    """(key, list) of every grid of an experiment that must be strictly increasing."""
+    yield f"experiments.{name}.d", exp["d"]
+    yield f"experiments.{name}.delta", exp["delta"]
+    yield f"experiments.{name}.theory.d", exp["theory"]["d"]
+    yield f"experiments.{name}.theory.deltas", exp["theory"]["deltas"]
+    yield f"experiments.{name}.trajectory.deltas", exp["trajectory"]["deltas"]
+    yield f"experiments.{name}.hessian.steps", exp["hessian"]["steps"]
+
+
+def _same_n(name: str, exp: dict):
+    """Two delta values with the same n = round(delta d) at some d: the same data twice."""
+    from .sweep import n_samples
+
+    for d in exp["d"]:
+        by_n: dict[int, float] = {}
+        for v in exp["delta"]:
+            n = n_samples(int(d), float(v))
+            if n in by_n and f"{float(by_n[n]):g}" != f"{float(v):g}":  # else: same run id
+                yield (f"experiments.{name}.delta: {by_n[n]!r} and {v!r} give the same n = {n} "
+                       f"samples at d = {d} (n = round(delta d)); allowed: deltas whose n "
+                       "differ at every d")
+            by_n[n] = v
+
+
+def _memory_errors(cfg: dict):
+    """Jobs whose estimated memory (deltann.resources) exceeds max_memory_gb, by key."""
+    from .resources import hessian_mem_mb, train_mem_mb
+    from .sweep import Point
+
+    cap = float(cfg.get("max_memory_gb", 16))
+    need = []  # (key, GiB, what)
+    for name, exp in cfg.get("experiments", {}).items():
+        p = Point("", "", "", max(exp["width"]), max(exp["d"]), max(exp["delta"]), 0)
+        need.append((f"experiments.{name}", train_mem_mb(p, exp["n_test"]) / 1024,
+                     f"a GD run at d={p.d}, delta={p.delta:g}, m={p.m}, n_test={exp['n_test']}"))
+        h = exp["hessian"]
+        if h["steps"]:
+            dense = h["method"] == "dense" or (h["method"] == "auto"
+                                                and p.m * p.d <= h["dense_max"])
+            need.append((f"experiments.{name}.hessian", hessian_mem_mb(p, exp["n_test"], dense)
+                         / 1024, f"a {'dense' if dense else 'Lanczos'} Hessian of m d = "
+                         f"{p.m * p.d} at n = {p.n}"))
+        th = exp["theory"]
+        if th["enabled"]:
+            q = Point("", "", "", max(exp["width"]), max(th["d"]),
+                      max(max(th["deltas"]), th["delta_range"][1]), 0)
+            need.append((f"experiments.{name}.theory", train_mem_mb(q, 0) / 1024,
+                         f"second-phase points at d={q.d}, delta up to {q.delta:g}"))
+    thr = cfg.get("thresholds", {})
+    if thr.get("enabled"):
+        q = Point("", "", "", max(thr["width"]), int(thr["d"]), float(thr["delta_range"][1]), 0)
+        need.append(("thresholds", train_mem_mb(q, 0) / 1024,
+                     f"second-phase points at d={q.d}, delta up to {q.delta:g}"))
+    for key, gib, what in need:
+        if gib > cap:
+            yield (f"{key}: {what} needs ~{gib:.3g} GiB, above max_memory_gb = {cap:g}; allowed: "
+                   "smaller d, delta, m or n_test, or a larger max_memory_gb")
 
 
 def _figure_errors(name: str, fig: dict, cfg: dict):
@@ -179,6 +282,11 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
         axes["delta"] = list(exp["trajectory"]["deltas"])
     if kind == "bbp":
         axes["d"], axes["delta"] = list(exp["theory"]["d"]), list(exp["theory"]["deltas"])
+    for val in fig.get("deltas", []):
+        if not any(math.isclose(float(val), float(a), rel_tol=1e-9) for a in axes["delta"]):
+            yield (f"figures.{name}.deltas: {val!r} is not a delta of experiment {src!r}"
+                   f"{' (trajectory.deltas)' if kind == 'trajectory_spectrum' else ''}; "
+                   f"allowed values: {axes['delta']}")
     for ax, val in fig.get("select", {}).items():
         if val not in axes[ax]:
             yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "
@@ -192,16 +300,70 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
                f"{src!r}; allowed values: {hsteps}")
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (YAML keeps the last)."""
+
+
+def _strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is written twice in one mapping (first at line "
+                f"{seen[key] + 1}); allowed: each key once", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A YAML config file as a mapping; ConfigError naming the file on a duplicate key, bad YAML
+    or a document that is not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        with path.open() as fh:
+            data = yaml.load(fh, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not a text file: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got "
+                          f"{type(data).__name__}")
+    return data
+
+
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict:
     """Read a YAML config file and validate it (defaults filled)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    data = read_yaml(path)
     try:
         return validate_config(data, schema)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
+
+
+def workflow_config(config: dict, schema: str | Path, configfiles=()) -> dict:
+    """The Snakefile's entry: re-read ``configfiles`` strictly (duplicate keys), validate
+    ``config`` (defaults filled) and return it; on a user error print the message and exit 2
+    (no traceback) before any job runs."""
+    import sys
+
+    try:
+        for f in configfiles:
+            read_yaml(f)
+        return validate_config(config, schema)
+    except ConfigError as err:
+        where = f" ({', '.join(map(str, configfiles))})" if configfiles else ""
+        text = str(err).replace("invalid config:", f"invalid config{where}:", 1)
+        print(f"deltann: {text}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -24,7 +24,8 @@ import xarray as xr
 from . import __version__
 
 __all__ = ["REQUIRED_GLOBAL_ATTRS", "IncompatibleFileError", "provenance_attrs", "write_netcdf",
-           "read_netcdf", "require", "git_commit", "config_json"]
+           "read_netcdf", "require", "read_result", "ResultFileError", "CorruptFileError",
+           "ForeignFileError", "git_commit", "config_json"]
 
 REQUIRED_GLOBAL_ATTRS = ("title", "Conventions", "source", "history", "config", "config_sha256",
                          "git_commit", "seed_entropy", "created")
@@ -98,6 +99,13 @@ def _check(ds: xr.Dataset, path) -> None:
                 raise TypeError(f"{path}: attribute {where}.{k} = {v!r} is not str/int/float")
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     """Write ``ds`` to ``path`` atomically (netcdf4, compressed data, no coordinate _FillValue)."""
     path = Path(path)
@@ -113,6 +121,7 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's umask
     try:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4", encoding=enc)
         os.replace(tmp, path)
@@ -130,8 +139,52 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     return xr.load_dataset(path, engine="netcdf4")
 
 
-class IncompatibleFileError(ValueError):
+class ResultFileError(ValueError):
+    """A result file a reader cannot use; the message names the file, why, and what to do."""
+
+
+class IncompatibleFileError(ResultFileError):
     """A NetCDF file lacks what its reader needs (older or foreign version of the contract)."""
+
+
+class CorruptFileError(ResultFileError):
+    """A file that exists but cannot be read as NetCDF (truncated, not NetCDF)."""
+
+
+class ForeignFileError(ResultFileError):
+    """A readable result file made for another experiment or run than the reader expects."""
+
+
+_REGENERATE = ("if it is a deltann output, delete it and run snakemake again: that regenerates "
+               "this file and keeps every other output")
+
+
+def read_result(path: str | os.PathLike, variables=(), attrs=(), dims=(),
+                expect: dict | None = None, what: str = "the reader") -> xr.Dataset:
+    """The one reader of result files: ``read_netcdf`` + ``require`` + identity check.
+
+    expect: global attributes that must have these values (e.g. {"experiment": "ci"} or
+    {"run_id": ...}). Raises FileNotFoundError, CorruptFileError (unreadable),
+    IncompatibleFileError (missing items) or ForeignFileError (another experiment/run), each
+    naming the file, why, and what to do.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what}: no such result file: {path}")
+    try:
+        ds = read_netcdf(path)
+    except (OSError, ValueError, RuntimeError, KeyError) as err:
+        why = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise CorruptFileError(f"{path}: cannot be read as NetCDF ({why}): the file is corrupt, "
+                               f"truncated or not a deltann output; {_REGENERATE}") from None
+    require(ds, variables=variables, attrs=(*attrs, *(expect or {})), dims=dims, path=path,
+            what=what)
+    for key, want in (expect or {}).items():
+        if str(ds.attrs[key]) != str(want):
+            raise ForeignFileError(f"{path}: {what} expects {key} {want!r}, the file was made "
+                                   f"for {key} {ds.attrs[key]!r} (copied from another run or "
+                                   f"config?); {_REGENERATE}")
+    return ds
 
 
 def require(ds: xr.Dataset, variables=(), attrs=(), dims=(), path=None,
@@ -152,6 +205,5 @@ def require(ds: xr.Dataset, variables=(), attrs=(), dims=(), path=None,
         made = ds.attrs.get("source", "an unknown (older) version")
         raise IncompatibleFileError(
             f"{where}: {what} needs what this file does not have: {'; '.join(parts)}. The file "
-            f"was written by {made}, this is deltann {__version__}; regenerate it with the "
-            "current version (e.g. snakemake --forcerun aggregate).")
+            f"was written by {made}, this is deltann {__version__}; {_REGENERATE}.")
     return ds

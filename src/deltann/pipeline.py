@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -323,15 +324,14 @@ def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
 
 def aggregate_files(config_slice: Mapping, train_paths, hessian_paths, out_path) -> xr.Dataset:
     """Read run files (run ids from their attributes), aggregate, write ``out_path``."""
-    from .io import read_netcdf, write_netcdf
+    from .io import read_result, write_netcdf
     from .sweep import parse_run_id
 
     def load(paths):
         out = {}
         for path in paths:
-            ds = read_netcdf(path)
-            if "run_id" not in ds.attrs:
-                raise ValueError(f"{path}: attribute 'run_id' missing (not a deltann run file?)")
+            ds = read_result(path, expect={"experiment": config_slice["experiment"],
+                                           "run_id": Path(path).stem}, what="rule aggregate")
             out[parse_run_id(ds.attrs["run_id"])] = ds
         return out
 

@@ -56,8 +56,13 @@ def run_script(smk, body: Callable[[], None]) -> None:
     pools = pin_blas_threads(smk.threads)
     log.info("rule %s, wildcards %s, threads %d, BLAS pools %s", smk.rule, dict(smk.wildcards),
              smk.threads, pools)
+    from .io import ResultFileError
+
     try:
         body()
+    except (ResultFileError, FileNotFoundError) as err:  # a user's file: say what to do
+        log.error("rule %s: %s", smk.rule, err)
+        raise SystemExit(1) from None
     except SystemExit as err:
         log.error("rule %s terminated (exit status %s); no output written", smk.rule, err.code)
         raise

@@ -1,11 +1,13 @@
 # Validate the config (defaults filled, errors name the key) and build the path layout.
 from pathlib import Path
 
-from deltann.config import validate_config
+from deltann.config import workflow_config
 from deltann.workflow import Layout
 
-_validated = validate_config(
-    config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+_validated = workflow_config(
+    config,
+    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+    workflow.configfiles,
 )
 config.clear()
 config.update(_validated)

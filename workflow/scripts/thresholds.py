@@ -1,13 +1,19 @@
 """Join the per-target delta_NN tables into thresholds.nc (thin: logic in deltann.theory.table)."""
 
-from deltann.io import read_netcdf, write_netcdf
+from deltann.io import read_result, write_netcdf
 from deltann.runner import run_script
 from deltann.theory.table import combine_tables
 
 run_script(
     snakemake,
     lambda: write_netcdf(
-        combine_tables([read_netcdf(p) for p in snakemake.input], snakemake.params.cfg),
+        combine_tables(
+            [
+                read_result(p, ("delta_nn", "delta_nn_err"), ("reasons", "d"), what="thresholds")
+                for p in snakemake.input
+            ],
+            snakemake.params.cfg,
+        ),
         snakemake.output[0],
     ),
 )

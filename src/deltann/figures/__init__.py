@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-__all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "module_path", "save"]
+__all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "load_inputs", "module_path", "save"]
 
 # kind -> (required roles, optional roles); "checks" expands to check_<exp> per fig_cfg["checks"]
 ROLES = {
@@ -82,6 +82,25 @@ def draw(kind: str, data, fig_cfg: dict, paths=None):
         require(ds, **req, path=paths.get(role), what=f"figure kind {kind!r} ({role})")
     apply_style()
     return mod.draw(data, fig_cfg)
+
+
+def load_inputs(fig_cfg: dict, paths: dict) -> dict:
+    """role -> Dataset for a figure, each file read by ``io.read_result``: it must hold what the
+    kind needs, and sweep/theory/trajectory files must belong to the figure's experiment
+    (``check_<exp>``: to that experiment)."""
+    from ..io import read_result
+
+    mod = _module(fig_cfg["kind"])
+    out = {}
+    for role, path in paths.items():
+        req = mod.REQUIRES["checks" if role.startswith("check_") else role]
+        exp = role.removeprefix("check_") if role.startswith("check_") else \
+            fig_cfg.get("experiment")
+        expect = {"experiment": exp} if exp and role != "thresholds" else None
+        name = fig_cfg.get("figure", fig_cfg["kind"])
+        out[role] = read_result(path, **req, expect=expect,
+                                what=f"figure {name!r} ({fig_cfg['kind']}, input {role})")
+    return out
 
 
 def save(fig, *paths) -> None:

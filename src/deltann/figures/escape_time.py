@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, escape_steps
-from .style import PALETTE, describe, select, theory_at
+from .style import PALETTE, describe, diverged_note, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -41,7 +41,8 @@ def draw(data, cfg):
     m = int(sub["m"]) if "m" in sub.coords else 1
     eta = eta_w(ds.attrs["config"], m)
     budget = float(ds["step"].values[-1])
-    tau = escape_steps(sub, level).where(~sub["diverged"].astype(bool))
+    div = sub["diverged"].astype(bool)
+    tau = escape_steps(sub, level).where(~div)
     fig, (axf, ax) = plt.subplots(2, 1, figsize=(6.2, 5.4), sharex=True, layout="constrained",
                                   gridspec_kw={"height_ratios": [1, 2.6]})
     censored = False
@@ -56,16 +57,22 @@ def draw(data, cfg):
         t = tau.sel(d=d)
         x = t["delta"].values - dnn
         escaped = np.isfinite(t.values)  # (delta, seed)
-        axf.plot(x, escaped.mean(axis=1), "-", marker=mk, color=c, label=f"d={d}")
+        alive = ~div.sel(d=d).values  # diverged runs are neither escaped nor stuck
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = (escaped & alive).sum(axis=1) / alive.sum(axis=1)
+        axf.plot(x, frac, "-", marker=mk, color=c, label=f"d={d}")
         for s in range(t.sizes["seed"]):
             v = t.isel(seed=s).values
             ax.plot(x, v, mk, color=c, alpha=0.45, ms=4, mfc="none")
-            miss = ~np.isfinite(v)
+            miss = ~np.isfinite(v) & alive[:, s]
             if miss.any():
                 censored = True
                 ax.plot(x[miss], np.full(miss.sum(), budget), "^", color=c, ms=6, alpha=0.7)
         # median with never-escaped runs counted as infinitely late (NaN if most never escaped)
-        med = np.median(np.where(escaped, t.values, np.inf), axis=1)
+        late = np.where(escaped, t.values, np.where(alive, np.inf, np.nan))
+        with np.errstate(invalid="ignore"):
+            med = np.array([np.median(r[~np.isnan(r)]) if (~np.isnan(r)).any() else np.nan
+                            for r in late])
         med = np.where(np.isfinite(med), med, np.nan)
         ax.plot(x, med, "-", marker=mk, color=c,
                 label=f"GD median, d={d}" + (f" (δ_NN={dnn:.2f})" if shift else ""))
@@ -96,5 +103,6 @@ def draw(data, cfg):
     ax.set_ylabel(rf"escape step $\tau$: first $t$ with overlap $\geq {level:g}$")
     axf.set_title(f"{ds.attrs['experiment']}: {describe(sub)}; η_W={eta:g}, "
                   f"{sub.sizes['seed']} seeds (hollow: single seeds)")
+    diverged_note(ax, div)
     ax.legend(loc="best", fontsize=7)
     return fig

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, gd_threshold
-from .style import PALETTE, delta_nn_label, describe, last_finite, select, theory_at
+from .style import PALETTE, delta_nn_label, describe, diverged_note, last_finite, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -53,5 +53,6 @@ def draw(data, cfg):
     steps = int(ds["step"].values[-1])
     ax.set_title(f"{ds.attrs['experiment']}: {describe(sub)}; GD {steps} steps, "
                  f"{sub.sizes['seed']} seeds (mean ± sd)")
+    diverged_note(ax, sub["diverged"])
     ax.legend(loc="upper left", fontsize=7)
     return fig

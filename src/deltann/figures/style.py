@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 __all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
-           "theory_at", "theory_delta_nn", "delta_nn_label"]
+           "theory_at", "theory_delta_nn", "delta_nn_label", "diverged_note"]
 
 # Okabe & Ito (2008), colour-blind safe.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -72,6 +72,20 @@ def describe(ds: xr.Dataset, axes=("target", "activation", "loss", "m", "d")) ->
 def nearest(values: np.ndarray, wanted) -> list:
     """Values of ``values`` nearest to each wanted one (exact when present)."""
     return [values[np.argmin(np.abs(values - w))] for w in wanted]
+
+
+def diverged_note(ax, diverged: xr.DataArray, what: str = "runs") -> int:
+    """Say in the axes how many of the drawn runs diverged (they are not drawn as data); a large
+    centred note when all did. Returns the number diverged."""
+    div = np.asarray(diverged.values, bool)
+    k, n = int(div.sum()), int(div.size)
+    if k == n and n:
+        ax.text(0.5, 0.5, f"all {n} {what} diverged:\nnothing to draw (see sweep.nc 'diverged')",
+                transform=ax.transAxes, ha="center", va="center", fontsize=11, color="#D55E00")
+    elif k:
+        ax.text(0.99, 0.02, f"{k} of {n} {what} diverged (not drawn)", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8, color="#D55E00")
+    return k
 
 
 def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:

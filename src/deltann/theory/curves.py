@@ -54,6 +54,8 @@ _ATTRS = {
     "delta_nn_err": ("uncertainty of delta_NN: seed standard error and bisection half-bracket "
                      "in quadrature", "1"),
     "delta_nn_converged": ("1 if every second-phase point deciding delta_NN converged", "1"),
+    "delta_nn_status": ("why delta_NN is or is not a number: value | none | unconverged | "
+                        "disagree | not_applicable (docs/theory.md section 7)", "1"),
     "delta_alg": ("algorithmic threshold delta_alg of the target", "1"),
 }
 
@@ -114,6 +116,7 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
     est_shape = shape[:5]
     est = {k: np.full(est_shape, np.nan) for k in ("delta_nn", "delta_nn_err",
                                                    "delta_nn_converged")}
+    status = np.full(est_shape, "not_applicable", dtype=object)
     reasons = {}
     base = int(config_slice["base_seed"])
     for idx in itertools.product(*[range(s) for s in shape]):
@@ -138,12 +141,14 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
         est["delta_nn"][idx] = np.nan if r.delta_nn is None else r.delta_nn
         est["delta_nn_err"][idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         est["delta_nn_converged"][idx] = float(r.converged)
+        status[idx] = r.status
         reasons[f"{t}/{a}/{lo}/m={m}/d={d}"] = r.reason
     dims = tuple(axes)
     ds = xr.Dataset({k: (dims, v) for k, v in arrs.items()},
                     coords={k: (k, np.asarray(v)) for k, v in axes.items()})
     for k, v in est.items():
         ds[k] = (dims[:5], v)
+    ds["delta_nn_status"] = (dims[:5], status)
     ds["delta_alg"] = ("target", np.array([delta_alg(t, config_slice["noise"]).value or np.nan
                                            for t in axes["target"]], dtype=float))
     for k, (ln, u) in _ATTRS.items():

@@ -21,8 +21,7 @@ import xarray as xr
 from ..io import provenance_attrs
 from .threshold import delta_nn, estimator_args
 
-__all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table",
-           "markdown_table"]
+__all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,7 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
     shape = [len(v) for v in axes.values()]
     dnn, err, conv = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
     dalg = np.full(shape[0], np.nan)
+    status = np.full(shape, "not_computed", dtype=object)
     kw = estimator_args(cfg)
     base_point = kw.pop("point")
     reasons = {}
@@ -77,6 +77,7 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
         dnn[idx] = np.nan if r.delta_nn is None else r.delta_nn
         err[idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         conv[idx] = float(r.converged) if r.seeds else np.nan
+        status[idx] = r.status
         dalg[idx[0]] = np.nan if r.delta_alg is None else r.delta_alg
         reasons[point_key(t, a, lo, m, sch)] = r.reason
     for idx in itertools.product(*[range(s) for s in shape]):
@@ -92,6 +93,10 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
          "delta_nn_converged": (tuple(axes), conv, {"long_name": "1 if every second-phase point "
                                                     "deciding delta_NN converged, 0 if not, NaN "
                                                     "where not computed", "units": "1"}),
+         "delta_nn_status": (tuple(axes), status, {
+             "long_name": "why delta_NN is or is not a number: value | none | unconverged | "
+                          "disagree | not_applicable | not_computed (docs/theory.md section 7)",
+             "units": "1"}),
          "delta_alg": ("target", dalg, {"long_name": "algorithmic threshold delta_alg",
                                         "units": "1"})},
         coords={k: (k, np.asarray(v), {"long_name": k, "units": "1"}) for k, v in axes.items()})
@@ -115,6 +120,8 @@ def combine_tables(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
     whole ``cfg`` and the seed entropies and reasons of all parts."""
     if not parts:
         raise ValueError("combine_tables: no tables given")
+    parts = [p.assign(delta_nn_status=p["delta_nn_status"].astype(object))
+             if "delta_nn_status" in p else p for p in parts]  # <U5 + <U14 would truncate
     ds = xr.concat(parts, dim="target", data_vars="minimal", coords="minimal",
                    combine_attrs="override")
     ds.attrs = {}
@@ -128,39 +135,3 @@ def combine_tables(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
                     max_delta=parts[0].attrs["max_delta"],
                     d=parts[0].attrs.get("d", cfg.get("d")))
     return ds
-
-
-def _short(reason: str) -> str:
-    """The first clause of a reason, for a table cell."""
-    if "diverged" in reason:
-        return "first phase diverges"
-    for key, text in (("no negative theta-outlier", "none up to δ={hi}"),
-                      ("no converged", "not converged"), ("seeds disagree", "seeds disagree")):
-        if reason.startswith(key):
-            return text
-    return reason[:40]
-
-
-def markdown_table(tables: list[xr.Dataset]) -> str:
-    """One Markdown row per computed cell (target, activation, loss, m, schedule) and one column
-    per table (its d): delta_NN +- err, or why there is none."""
-    cols = sorted(tables, key=lambda t: int(t.attrs["d"]))
-    rows: dict[str, list[str]] = {}
-    for j, t in enumerate(cols):
-        reasons = json.loads(t.attrs["reasons"])
-        hi = f"{float(t.attrs['max_delta']):g}"
-        for key, why in reasons.items():
-            if why.startswith("not computed"):
-                continue
-            tg, a, lo, m, sch = key.split("/")
-            v = t["delta_nn"].sel(target=tg, activation=a, loss=lo, m=int(m[2:]), schedule=sch)
-            e = t["delta_nn_err"].sel(target=tg, activation=a, loss=lo, m=int(m[2:]),
-                                      schedule=sch)
-            cell = (f"{float(v):.2f} ± {float(e):.2f}" if np.isfinite(float(v))
-                    else _short(why).format(hi=hi))
-            rows.setdefault(key, [""] * len(cols))[j] = cell
-    head = "| target / activation / loss / m / schedule | " + " | ".join(
-        f"δ_NN, d = {int(t.attrs['d'])}" for t in cols) + " |"
-    sep = "|---|" + "---|" * len(cols)
-    body = [f"| {k} | " + " | ".join(v) + " |" for k, v in sorted(rows.items())]
-    return "\n".join([head, sep, *body])

@@ -30,10 +30,16 @@ from .alg import delta_alg
 from .network import ProjectedGDDiverged, applicability
 from .second_phase import PointConfig, converged_point
 
-__all__ = ["ESTIMATOR_DEFAULTS", "Evaluation", "SeedThreshold", "NNThreshold", "delta_nn",
-           "estimator_args"]
+__all__ = ["ESTIMATOR_DEFAULTS", "STATUSES", "Evaluation", "SeedThreshold", "NNThreshold",
+           "delta_nn", "estimator_args"]
 
 log = logging.getLogger(__name__)
+
+#: ``NNThreshold.status``: why delta_NN is (or is not) a number. "value": every seed brackets a
+#: sign change; "none": nu <= 0 up to hi for every seed; "unconverged": a point that decides the
+#: sign did not converge within the budget; "disagree": seeds differ (some bracket, some not);
+#: "not_applicable": the theory does not apply to this target/activation/loss.
+STATUSES = ("value", "none", "unconverged", "disagree", "not_applicable")
 
 #: Defaults of the estimator (the config schema's theory/thresholds defaults and the CLI's).
 ESTIMATOR_DEFAULTS = {"d": 400, "seeds": 4, "delta_range": (1.0, 32.0), "n_grid": 7, "refine": 4,
@@ -85,12 +91,14 @@ class NNThreshold:
     d: int = 0
     seeds: list[SeedThreshold] = field(default_factory=list)
     point: str = ""
+    status: str = "not_applicable"
 
     def as_dict(self) -> dict:
         """The JSON of ``deltann threshold --json``."""
         return {"delta_alg": self.delta_alg, "delta_nn": self.delta_nn,
                 "delta_nn_err": self.delta_nn_err, "delta_nn_sd": self.delta_nn_sd,
-                "converged": self.converged, "d": self.d, "reason": self.reason,
+                "converged": self.converged, "d": self.d, "status": self.status,
+                "reason": self.reason,
                 "seed_values": [None if not np.isfinite(s.value) else s.value
                                 for s in self.seeds],
                 "brackets": [[s.lo, s.hi] if s.status == "bracket" else None for s in self.seeds],
@@ -205,6 +213,7 @@ def _summarise(out: NNThreshold, hi: float, lo: float, n_seeds: int) -> None:
                 + ", ".join(sorted({f"{e.delta:.3g}" for e in loose})))
     bad = [s for s in st if s.status == "unconverged"]
     out.converged = not bad
+    out.status = "unconverged" if bad else "none"
     if bad:
         s = bad[0]
         e = next(e for e in reversed(s.evaluations) if not e.converged)
@@ -219,6 +228,7 @@ def _summarise(out: NNThreshold, hi: float, lo: float, n_seeds: int) -> None:
                       f"({where}){note}")
         return
     if any(s.status != "bracket" for s in st):
+        out.status = "disagree"
         out.reason = ("seeds disagree: " + ", ".join(
             f"seed {s.seed}: " + {"bracket": f"{s.value:.3g}", "none": f"none up to {hi:g}",
                                   "below": f"<= {lo:g}"}[s.status] for s in st)
@@ -228,6 +238,7 @@ def _summarise(out: NNThreshold, hi: float, lo: float, n_seeds: int) -> None:
     sd = float(vals.std(ddof=1)) if len(vals) > 1 else float("nan")
     half = float(np.mean([(s.hi - s.lo) / 2 for s in st]))
     sem2 = sd**2 / len(vals) if len(vals) > 1 else 0.0
+    out.status = "value"
     out.delta_nn, out.delta_nn_sd = mean, (sd if np.isfinite(sd) else None)
     out.delta_nn_err = float(np.sqrt(sem2 + half**2))
     out.reason = (f"mean of {len(vals)} seed brackets (seed sd {sd:.2g}, mean half-bracket "
