@@ -76,6 +76,10 @@ CONFIG_CASES = [
      "experiments.ci.hessian.steps: [100, 20] is not strictly increasing"),
     ("same_n", _set("experiments.ci.delta", [2.0, 2.01]),
      "experiments.ci.delta: 2.0 and 2.01 give the same n = 40 samples at d = 20"),
+    ("theory_same_n", _set("experiments.ci.theory.deltas", [2.0, 2.01]),
+     "experiments.ci.theory.deltas: 2.0 and 2.01 give the same n = 40 samples at d = 20"),
+    ("trajectory_same_n", _set("experiments.ci.trajectory.deltas", [6.0, 6.01]),
+     "experiments.ci.trajectory.deltas: 6.0 and 6.01 give the same n"),
     # names and paths
     ("results_dir_empty", _set("results_dir", ""), "results_dir: '' should be non-empty"),
     ("results_dir_braces", _set("results_dir", "res{x}"), "results_dir: 'res{x}' does not match"),
@@ -91,7 +95,8 @@ CONFIG_CASES = [
      "figures.dynamics.deltas: 3.5 is not a delta of experiment 'ci'; allowed values: [1.0, 6.0]"),
     # sizes
     ("memory", _set("experiments.ci_m1.d", [3_000_000]),
-     "experiments.ci_m1: a GD run at d=3000000, delta=6, m=1, n_test=200 needs ~"),
+     "experiments.ci_m1.d/delta/width/n_test: a GD run at d=3000000, delta=6, m=1, n_test=200 "
+     "needs ~"),
     ("memory_cap", _set("max_memory_gb", 1e-3), "above max_memory_gb = 0.001"),
 ]
 
@@ -191,8 +196,9 @@ def test_cli_foreign_files_name_what_is_missing(tmp_path):
     assert out.returncode == 2 and "missing variables ['delta_nn', 'delta_nn_err']" in out.stderr
     out = _cli("gd-threshold", f)
     assert out.returncode == 2 and "hard_overlap" in out.stderr
-    out = _cli("provenance", f)  # readable, but no provenance: says which attributes lack
-    assert out.returncode == 1 and "missing provenance attributes" in out.stderr
+    out = _cli("provenance", f)  # readable NetCDF, but not a deltann output
+    assert out.returncode == 2 and "no provenance attributes: not a deltann output" in out.stderr
+    assert out.stdout == ""
 
 
 def test_truncated_and_foreign_result_files(tmp_path):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
 
 from deltann.io import REQUIRED_GLOBAL_ATTRS
 from deltann.sweep import SWEEP_AXES
@@ -39,12 +40,22 @@ def _planned_jobs(text):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("pipeline")
+    keep = d / "results" / "figures" / "phase_diagram.png"  # a default run's output
+    keep.parent.mkdir(parents=True)
+    keep.write_bytes(b"default results")
     _smk(d, "--cores", "2")
     return d
 
 
+def test_ci_run_leaves_default_results_alone(run_dir):
+    """configs/ci.yaml writes to results_ci/: the default results/ is untouched."""
+    files = [p for p in (run_dir / "results").rglob("*") if p.is_file()]
+    assert files == [run_dir / "results" / "figures" / "phase_diagram.png"]
+    assert files[0].read_bytes() == b"default results"
+
+
 def test_run_files_sweep_and_figures_exist(run_dir):
-    res = run_dir / "results"
+    res = run_dir / "results_ci"
     assert len(list((res / "ci" / "train").glob("*.nc"))) == 8  # 2 d x 2 deltas x 2 seeds
     assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 8
     assert len(list((res / "ci_m1" / "train").glob("*.nc"))) == 2
@@ -59,7 +70,7 @@ def test_run_files_sweep_and_figures_exist(run_dir):
 
 
 def test_sweep_nc_is_labelled_and_sane(run_dir):
-    ds = xr.load_dataset(run_dir / "results" / "ci" / "sweep.nc")
+    ds = xr.load_dataset(run_dir / "results_ci" / "ci" / "sweep.nc")
     for ax in SWEEP_AXES:
         assert ax in ds.dims
     assert ds.sizes["delta"] == 2 and ds.sizes["seed"] == 2 and ds.sizes["hstep"] == 2
@@ -84,7 +95,7 @@ def test_sweep_nc_is_labelled_and_sane(run_dir):
 
 
 def test_theory_nc_is_labelled(run_dir):
-    ds = xr.load_dataset(run_dir / "results" / "ci" / "theory.nc")
+    ds = xr.load_dataset(run_dir / "results_ci" / "ci" / "theory.nc")
     assert ds.sizes["delta"] == 2 and ds.sizes["d"] == 2
     for name in ("th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
                  "sim_lambda", "sim_overlap2", "delta_nn", "delta_nn_err", "delta_nn_converged",
@@ -95,7 +106,7 @@ def test_theory_nc_is_labelled(run_dir):
 
 
 def test_thresholds_nc_joins_the_targets(run_dir):
-    res = run_dir / "results"
+    res = run_dir / "results_ci"
     assert sorted(p.name for p in (res / "thresholds").glob("*.nc")) == ["z2.nc", "z2sat.nc"]
     ds = xr.load_dataset(res / "thresholds.nc")
     assert list(ds["target"].values) == ["z2sat", "z2"] and list(ds["m"].values) == [2, 1]
@@ -122,7 +133,7 @@ def test_one_delta_nn_through_theory_thresholds_and_cli(run_dir):
     """configs/ci.yaml gives experiments.ci.theory and thresholds the same estimator settings at
     d = 20 (m = 2, first_layer): theory.nc, thresholds.nc and ``deltann threshold`` must report
     the same delta_NN and error (one function, same defaults), to rounding."""
-    res = run_dir / "results"
+    res = run_dir / "results_ci"
     th = xr.load_dataset(res / "ci" / "theory.nc").squeeze()
     tab = xr.load_dataset(res / "thresholds.nc").squeeze()
     out = subprocess.run(
@@ -144,7 +155,7 @@ def test_one_delta_nn_through_theory_thresholds_and_cli(run_dir):
 
 def test_rerun_has_nothing_to_do_and_one_figure_redraws_alone(run_dir):
     assert "Nothing to be done" in _smk(run_dir, "-n")
-    (run_dir / "results" / "figures" / "spectrum.png").unlink()
+    (run_dir / "results_ci" / "figures" / "spectrum.png").unlink()
     assert _planned_jobs(_smk(run_dir, "-n")) == {"figure": 1, "all": 1}
 
 
@@ -162,6 +173,49 @@ def test_editing_a_figure_module_redraws_only_its_figures(run_dir):
         assert _planned_jobs(_smk(run_dir, "-n")) == {"figure": 1, "all": 1}
     finally:
         os.utime(path, (st.st_atime, st.st_mtime))  # leave the source tree as it was
+
+
+def test_figure_files_carry_provenance(run_dir):
+    """PNG text chunks and the PDF info dictionary hold the version and the config hashes."""
+    import hashlib
+
+    from PIL import Image
+
+    from deltann import __version__
+    from deltann.config import validate_config
+    from deltann.io import config_json
+
+    full = validate_config(yaml.safe_load((ROOT / "configs" / "ci.yaml").read_text()),
+                           ROOT / "workflow" / "schemas" / "config.schema.yaml")
+    cfg = {"figure": "bbp", **full["figures"]["bbp"]}  # the rule's slice (Layout.fig_slice)
+    figs = run_dir / "results_ci" / "figures"
+    text = Image.open(figs / "bbp.png").text
+    assert text["deltann_version"] == __version__
+    sweep_like = xr.load_dataset(run_dir / "results_ci" / "ci" / "theory.nc")
+    assert text["input_theory_config_sha256"] == sweep_like.attrs["config_sha256"]
+    assert text["figure_config_sha256"] == hashlib.sha256(config_json(cfg).encode()).hexdigest()
+    assert b"figure_config_sha256" in (figs / "bbp.pdf").read_bytes()
+
+
+def test_editing_package_code_reruns_what_it_affects(run_dir):
+    """Rules carry a hash of the package source they import (deltann.source): a changed
+    losses.py reruns the GD runs (and everything downstream), a changed cli.py reruns nothing."""
+    from deltann.source import module_file
+
+    _smk(run_dir, "--cores", "1")  # redraw what earlier tests removed
+    for module, expect in (("deltann.cli", None), ("deltann.losses", "train")):
+        path = module_file(module)
+        text = path.read_text()
+        try:
+            path.write_text(text + "\n# edited\n")
+            planned = _planned_jobs(_smk(run_dir, "-n"))
+        finally:
+            path.write_text(text)  # leave the source tree as it was
+        if expect is None:
+            assert planned == {}, planned
+        else:
+            assert planned.get(expect, 0) > 0 and "figure" in planned, planned
+    assert "Nothing to be done" in _smk(run_dir, "-n")
 
 
 def test_report_with_captions(run_dir):

@@ -12,4 +12,25 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+#: public name -> module that defines it (imported on first use: ``import deltann`` stays light)
+_API = {
+    "get_target": "targets", "get_activation": "activations", "get_loss": "losses",
+    "make_dataset": "data", "seed_sequence": "data", "Dataset": "data",
+    "TrainConfig": "train", "TrainResult": "train", "train_gd": "train", "Params": "model",
+    "spectrum": "hessian", "Spectrum": "hessian",
+    "KernelLaw": "theory.spectrum", "edge": "theory.spectrum", "outlier": "theory.spectrum",
+    "delta_alg": "theory.alg", "PointConfig": "theory.second_phase",
+    "converged_point": "theory.second_phase", "delta_nn": "theory.threshold",
+    "NNThreshold": "theory.threshold", "read_result": "io", "write_netcdf": "io",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from importlib import import_module
+
+        attr = "train" if name == "train_gd" else name  # deltann.train is also a module
+        return getattr(import_module(f"{__name__}.{_API[name]}"), attr)
+    raise AttributeError(f"module 'deltann' has no attribute {name!r}")

@@ -36,12 +36,20 @@ def _provenance(args) -> int:
     if ds is None:
         return 2
     missing = [k for k in REQUIRED_GLOBAL_ATTRS if k not in ds.attrs]
+    if len(missing) == len(REQUIRED_GLOBAL_ATTRS):
+        print(f"deltann provenance: error: {args.file}: no provenance attributes: not a deltann "
+              "output", file=sys.stderr)
+        return 2
     out = {k: ds.attrs[k] for k in ds.attrs if k != "config"}
     out["config"] = json.loads(ds.attrs["config"]) if "config" in ds.attrs else None
     if args.json:
         print(json.dumps(out, indent=2, default=str))
     else:
         for k, v in out.items():
+            lines = str(v).splitlines()
+            if k == "seed_entropy" and len(lines) > 4:  # a sweep lists every run's seeds
+                v = "\n  ".join([*lines[:3], f"... {len(lines)} runs in all (--json prints "
+                                              "every one)"])
             print(f"{k}: {json.dumps(v) if k == 'config' else v}")
     if missing:
         print(f"{args.file}: missing provenance attributes {missing}", file=sys.stderr)
@@ -248,9 +256,11 @@ def main(argv=None) -> int:
     p.add_argument("file", metavar="SWEEP_NC")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_gd_threshold)
-    p = sub.add_parser("provenance", help="print the provenance attributes of an output file")
-    p.add_argument("file")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("provenance", help="print the provenance attributes of an output file",
+                       description="Print where a deltann NetCDF came from: config (JSON), its "
+                       "sha256, package version, git commit (+dirty), seed entropy, created.")
+    p.add_argument("file", metavar="NC", help="a NetCDF written by the workflow")
+    p.add_argument("--json", action="store_true", help="one JSON object, every attribute")
     p.set_defaults(func=_provenance)
     args = parser.parse_args(argv)
     return args.func(args)

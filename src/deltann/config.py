@@ -198,18 +198,23 @@ def _grids(name: str, exp: dict):
 
 
 def _same_n(name: str, exp: dict):
-    """Two delta values with the same n = round(delta d) at some d: the same data twice."""
+    """Two delta values with the same n = round(delta d) at some d: the same data twice (GD
+    runs, theory points and trajectories each draw their n rows by n = round(delta d))."""
     from .sweep import n_samples
 
-    for d in exp["d"]:
-        by_n: dict[int, float] = {}
-        for v in exp["delta"]:
-            n = n_samples(int(d), float(v))
-            if n in by_n and f"{float(by_n[n]):g}" != f"{float(v):g}":  # else: same run id
-                yield (f"experiments.{name}.delta: {by_n[n]!r} and {v!r} give the same n = {n} "
-                       f"samples at d = {d} (n = round(delta d)); allowed: deltas whose n "
-                       "differ at every d")
-            by_n[n] = v
+    grids = [("delta", exp["delta"], exp["d"]),
+             ("theory.deltas", exp["theory"]["deltas"], exp["theory"]["d"]),
+             ("trajectory.deltas", exp["trajectory"]["deltas"], [exp["trajectory"]["d"]])]
+    for key, deltas, ds in grids:
+        for d in ds:
+            by_n: dict[int, float] = {}
+            for v in deltas:
+                n = n_samples(int(d), float(v))
+                if n in by_n and f"{float(by_n[n]):g}" != f"{float(v):g}":  # else: same run id
+                    yield (f"experiments.{name}.{key}: {by_n[n]!r} and {v!r} give the same n = "
+                           f"{n} samples at d = {d} (n = round(delta d)); allowed: deltas whose n "
+                           "differ at every d")
+                by_n[n] = v
 
 
 def _memory_errors(cfg: dict):
@@ -221,25 +226,28 @@ def _memory_errors(cfg: dict):
     need = []  # (key, GiB, what)
     for name, exp in cfg.get("experiments", {}).items():
         p = Point("", "", "", max(exp["width"]), max(exp["d"]), max(exp["delta"]), 0)
-        need.append((f"experiments.{name}", train_mem_mb(p, exp["n_test"]) / 1024,
+        need.append((f"experiments.{name}.d/delta/width/n_test",
+                     train_mem_mb(p, exp["n_test"]) / 1024,
                      f"a GD run at d={p.d}, delta={p.delta:g}, m={p.m}, n_test={exp['n_test']}"))
         h = exp["hessian"]
         if h["steps"]:
             dense = h["method"] == "dense" or (h["method"] == "auto"
                                                 and p.m * p.d <= h["dense_max"])
-            need.append((f"experiments.{name}.hessian", hessian_mem_mb(p, exp["n_test"], dense)
-                         / 1024, f"a {'dense' if dense else 'Lanczos'} Hessian of m d = "
-                         f"{p.m * p.d} at n = {p.n}"))
+            gib = hessian_mem_mb(p, exp["n_test"], dense) / 1024
+            need.append((f"experiments.{name}.hessian.method/dense_max", gib,
+                         f"a {'dense' if dense else 'Lanczos'} Hessian of m d = {p.m * p.d} at "
+                         f"n = {p.n}"))
         th = exp["theory"]
         if th["enabled"]:
             q = Point("", "", "", max(exp["width"]), max(th["d"]),
                       max(max(th["deltas"]), th["delta_range"][1]), 0)
-            need.append((f"experiments.{name}.theory", train_mem_mb(q, 0) / 1024,
+            need.append((f"experiments.{name}.theory.d/deltas/delta_range",
+                         train_mem_mb(q, 0) / 1024,
                          f"second-phase points at d={q.d}, delta up to {q.delta:g}"))
     thr = cfg.get("thresholds", {})
     if thr.get("enabled"):
         q = Point("", "", "", max(thr["width"]), int(thr["d"]), float(thr["delta_range"][1]), 0)
-        need.append(("thresholds", train_mem_mb(q, 0) / 1024,
+        need.append(("thresholds.d/delta_range/width", train_mem_mb(q, 0) / 1024,
                      f"second-phase points at d={q.d}, delta up to {q.delta:g}"))
     for key, gib, what in need:
         if gib > cap:

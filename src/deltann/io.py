@@ -32,16 +32,25 @@ REQUIRED_GLOBAL_ATTRS = ("title", "Conventions", "source", "history", "config", 
 
 
 def _head(start) -> str | None:
+    """HEAD of the work tree at ``start``, with "+dirty" when its code (src, workflow,
+    Snakefile) differs from HEAD or has untracked files."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=start, capture_output=True,
                              text=True, timeout=10, check=True)
-        return out.stdout.strip() or None
+        head = out.stdout.strip() or None
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=start,
+                             capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        st = subprocess.run(["git", "status", "--porcelain", "--", "src", "workflow",
+                             "Snakefile"], cwd=top, capture_output=True, text=True, timeout=10,
+                            check=True)
+        return f"{head}+dirty" if head and st.stdout.strip() else head
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def git_commit(start: str | os.PathLike | None = None) -> str:
-    """HEAD commit of the git work tree containing ``start``, or 'unknown' outside git.
+    """HEAD commit of the git work tree containing ``start`` ("<sha>+dirty" when the code
+    differs from it), or 'unknown' outside git.
 
     Default: the source checkout this package runs from (the code that made the file), else the
     current directory (the workflow's checkout when the package is installed from a wheel).

@@ -94,7 +94,7 @@ def escape_steps(ds, level: float = ESCAPE_LEVEL):
     import xarray as xr
 
     return xr.apply_ufunc(lambda q: escape_step(ds["step"].values, q, level), ds["hard_overlap"],
-                          input_core_dims=[["step"]], vectorize=True)
+                          input_core_dims=[["step"]], vectorize=True).rename("escape_step")
 
 
 def plateau_steps(ds, t_escape):

@@ -32,6 +32,16 @@ SCHEDULES = ("both", "first_layer", "two_timescale")
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """Full-batch GD settings (the config's ``train:`` block).
+
+    Step: W <- W - eta_W grad_W R, a <- a - eta_a grad_a R, c <- c - eta_c grad_c R with
+    eta_W = lr * (m if width_scaled_lr else 1); schedule ``both`` trains (W, a, c) at lr,
+    ``first_layer`` only W (a = a_init/m fixed), ``two_timescale`` a and c at lr * lr_ratio.
+    Init: W0 ~ N(0, init_scale^2/d) entrywise (m, d), a0 = a_init/m, c0 = 0. Records at
+    ``n_records`` log-spaced steps; a run whose max |W_ij| exceeds ``max_weight_norm`` or whose
+    risk is non-finite stops as diverged.
+    """
+
     steps: int = 2000
     lr: float = 0.2
     schedule: str = "both"

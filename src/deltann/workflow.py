@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import resources
 from .figures import input_roles, module_path
+from .source import rule_code
 from .sweep import expand, n_samples, parse_run_id, run_id
 
 __all__ = ["Layout"]
@@ -95,6 +96,13 @@ class Layout:
 
     def figure_files(self, fig: str) -> list[str]:
         return [self.path("figures", f"{fig}.{ext}") for ext in ("png", "pdf")]
+
+    def code(self, rule: str) -> str:
+        """Hash of the package source ``rule`` runs (a param: code edits rerun its jobs)."""
+        return rule_code(rule)
+
+    def figure_code(self, fig: str) -> str:
+        return rule_code("figure", self.config["figures"][fig]["kind"])
 
     def figure_module(self, fig: str) -> str:
         return module_path(self.config["figures"][fig]["kind"])

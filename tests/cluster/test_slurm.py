@@ -127,7 +127,7 @@ def test_jobs_ran_as_slurm_jobs(slurm_run):
     # The plugin puts the rule into the job comment (stored by AccountingStoreFlags=job_comment).
     assert all(r["Comment"].startswith(f"rule_{submitted[r['JobIDRaw']]}_") for r in rows), rows
 
-    res = d / "results"
+    res = d / "results_ci"
     log = next((res / "logs" / "ci" / "train").glob("*.log")).read_text()
     assert "threads 1, BLAS pools" in log and "step 100/100" in log
     assert list((d / ".snakemake" / "slurm_efficiency").glob("efficiency_report_*.csv"))
@@ -146,14 +146,14 @@ def _assert_same_data(path_a, path_b):
 def test_outputs_equal_local_run(slurm_run, local_run):
     """Every NetCDF output (runs, Hessians, sweep.nc, ...) holds the same data as a local run's."""
     d, _ = slurm_run
-    res = d / "results"
+    res = d / "results_ci"
     files = sorted(p.relative_to(res) for p in res.rglob("*.nc") if "benchmarks" not in p.parts)
     expected = _expected_runs()
     assert len([f for f in files if f.parent.name == "train"]) == expected["train"]
     assert len([f for f in files if f.parent.name == "hessian"]) == expected["hessian"]
     assert Path("ci", "sweep.nc") in files
-    local = sorted(p.relative_to(local_run / "results")
-                   for p in (local_run / "results").rglob("*.nc") if "benchmarks" not in p.parts)
+    local = sorted(p.relative_to(local_run / "results_ci")
+                   for p in (local_run / "results_ci").rglob("*.nc") if "benchmarks" not in p.parts)
     assert files == local
     for f in files:
-        _assert_same_data(res / f, local_run / "results" / f)
+        _assert_same_data(res / f, local_run / "results_ci" / f)

@@ -16,6 +16,7 @@ rule aggregate:
         runtime=10,
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
+        code=LAYOUT.code("aggregate"),
     message:
         "Aggregate sweep {wildcards.exp}"
     script:

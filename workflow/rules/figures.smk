@@ -22,6 +22,7 @@ rule figure:
         runtime=10,
     params:
         cfg=lambda w: LAYOUT.fig_slice(w.fig),
+        code=lambda w: LAYOUT.figure_code(w.fig),
     message:
         "Figure {wildcards.fig}"
     script:

@@ -16,6 +16,7 @@ rule hessian:
         runtime=lambda w: LAYOUT.hessian_runtime(w.exp, w.run),
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
+        code=LAYOUT.code("hessian"),
     message:
         "Hessian spectra {wildcards.exp}/{wildcards.run}"
     script:

@@ -15,6 +15,7 @@ rule theory:
         runtime=lambda w: LAYOUT.theory_runtime(w.exp),
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
+        code=LAYOUT.code("theory"),
     message:
         "Theory curves {wildcards.exp}"
     script:
@@ -38,6 +39,7 @@ rule trajectory:
         runtime=lambda w: LAYOUT.trajectory_runtime(w.exp),
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
+        code=LAYOUT.code("trajectory"),
     message:
         "Second-phase trajectory {wildcards.exp}"
     script:

@@ -15,6 +15,7 @@ rule threshold_target:
         runtime=lambda w: LAYOUT.thresholds_runtime(w.target),
     params:
         cfg=lambda w: LAYOUT.thresholds_slice(w.target),
+        code=LAYOUT.code("threshold_target"),
     message:
         "delta_NN vs delta_alg for target {wildcards.target}"
     script:
@@ -32,6 +33,7 @@ rule thresholds:
         "../../environment.yml"
     params:
         cfg=LAYOUT.thresholds_slice(),
+        code=LAYOUT.code("thresholds"),
     message:
         "delta_NN vs delta_alg table"
     script:

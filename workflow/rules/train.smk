@@ -14,6 +14,7 @@ rule train:
         runtime=lambda w: LAYOUT.train_runtime(w.exp, w.run),
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
+        code=LAYOUT.code("train"),
     message:
         "GD run {wildcards.exp}/{wildcards.run}"
     script:

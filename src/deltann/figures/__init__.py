@@ -13,7 +13,8 @@ from __future__ import annotations
 from importlib import import_module
 from pathlib import Path
 
-__all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "load_inputs", "module_path", "save"]
+__all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "load_inputs", "module_path",
+           "provenance", "render", "save"]
 
 # kind -> (required roles, optional roles); "checks" expands to check_<exp> per fig_cfg["checks"]
 ROLES = {
@@ -103,16 +104,49 @@ def load_inputs(fig_cfg: dict, paths: dict) -> dict:
     return out
 
 
-def save(fig, *paths) -> None:
-    """Save ``fig`` to each path (format from the suffix) atomically, then close it."""
+def render(fig_cfg: dict, paths: dict, *out_paths) -> None:
+    """The figure rule: read the inputs (``load_inputs``), draw, save to ``out_paths`` with
+    ``provenance`` in the file metadata."""
+    data = load_inputs(fig_cfg, paths)
+    save(draw(fig_cfg["kind"], data, fig_cfg, paths=paths), *out_paths,
+         meta=provenance(fig_cfg, data))
+
+
+def provenance(fig_cfg: dict, data: dict | None = None) -> dict:
+    """What a figure file records about itself: the package version, the figure's config hash
+    and the config hash / git commit of each input file (role -> values)."""
+    import hashlib
+
+    from .. import __version__
+    from ..io import config_json, git_commit
+
+    out = {"deltann_version": __version__, "git_commit": git_commit(),
+           "figure_config_sha256": hashlib.sha256(config_json(fig_cfg).encode()).hexdigest()}
+    for role, ds in (data or {}).items():
+        out[f"input_{role}_config_sha256"] = str(ds.attrs.get("config_sha256", "unknown"))
+        out[f"input_{role}_git_commit"] = str(ds.attrs.get("git_commit", "unknown"))
+    return out
+
+
+def save(fig, *paths, meta: dict | None = None) -> None:
+    """Save ``fig`` to each path (format from the suffix) atomically, then close it. ``meta``
+    (e.g. ``provenance(...)``) goes into the PNG text chunks and the PDF info dictionary."""
+    import json
     import os
 
     import matplotlib.pyplot as plt
 
+    meta = {k: str(v) for k, v in (meta or {}).items()}
     for path in paths:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-        fig.savefig(tmp)
+        if path.suffix == ".pdf":
+            md = {"Creator": f"deltann {meta.get('deltann_version', '')}".strip(),
+                  "Subject": json.dumps(meta, sort_keys=True)} if meta else None
+        else:
+            md = ({"Software": f"deltann {meta.get('deltann_version', '')}", **meta}
+                  if meta and path.suffix == ".png" else None)
+        fig.savefig(tmp, metadata=md)
         os.replace(tmp, path)
     plt.close(fig)

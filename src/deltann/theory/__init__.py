@@ -1,6 +1,6 @@
 """Theory: delta_alg, the deterministic-equivalent Hessian spectrum, and the delta_NN solver.
 
-Formulas and conventions: shared/docs/theory.md of the project (sections 1-4), restated in the
+Formulas and conventions: docs/theory.md of the project (sections 1-7), restated in the
 docstrings. Every formula is tested against dense-eigh simulation in tests/test_theory_*.py.
 """
 

@@ -76,6 +76,8 @@ class KernelLaw:
 
     @classmethod
     def empirical(cls, K, z=None) -> KernelLaw:
+        """The empirical law of n samples: atoms K_i (n, m, m) with weights 1/n and hard-direction
+        covariates z_i (n, r) (none when ``z`` is None)."""
         n = len(K)
         return cls(K, np.full(n, 1.0 / n), np.zeros((n, 0)) if z is None else z)
 
