@@ -227,6 +227,8 @@ def test_report_with_captions(run_dir):
         names = z.namelist()
         html = z.read(next(n for n in names if n.endswith("report.html"))).decode()
     assert sum(n.endswith(".png") for n in names) == len(FIGURES)
+    assert "System Message" not in html and "Undefined substitution" not in html  # docutils
+    assert "drawn at d = 20" in html and "seed 0" in html  # the d and seed drawn, not the list
     for text in ("GD steps at lr", "BBP curve", "Phase diagram", "Escape time",
                  "projected-GD steps", "Shaded phases", "GD checks"):
         assert text in html, text

@@ -67,6 +67,7 @@ def draw(data, cfg):
         if role.startswith("check_"):
             checks += gd_checks(sw, d_theory)
     th = th.sortby("m")  # widths in increasing order (the base is still the first in config)
+    shown_marks = set()  # status markers drawn (only those get a legend entry)
     for ax, dim in zip(axes, dims, strict=True):
         vals = list(th[dim].values)
         ntar = len(targets)
@@ -94,15 +95,21 @@ def draw(data, cfg):
                 if why.startswith(("no theta-outlier", "no negative theta-outlier")):
                     ax.annotate("", (xi, dmax * 1.25), (xi, dmax * 0.8),
                                 arrowprops={"arrowstyle": "->", "color": c, "lw": 1.5})
+                    shown_marks.add("none")
                 elif "diverged" in why:
                     ax.plot(xi, dmax, "x", color=c, ms=8, mew=2)
+                    shown_marks.add("diverged")
                 elif why.startswith("no converged"):
                     ax.plot(xi, dmax, "s", color=c, ms=7, mfc="none", mew=1.5)
+                    shown_marks.add("unconverged")
                 elif why.startswith("seeds disagree"):
                     ax.plot(xi, dmax, "d", color=c, ms=7, mfc="none", mew=1.5)
+                    shown_marks.add("disagree")
             dalg = float(th["delta_alg"].sel(target=t))
             if np.isfinite(dalg) and dalg > 0:
-                ax.axhline(dalg, color=c, ls="--", lw=1,
+                # interleaved dashes: equal delta_alg of several targets stay visible
+                ls = "--" if ntar == 1 else (4 * i, (4, 4 * (ntar - 1)))
+                ax.axhline(dalg, color=c, ls=ls, lw=1.2,
                            label=f"{t}: δ_alg = {dalg:.3g}" if dim == dims[0] else None)
             for ch in checks:
                 if ch["target"] != t:
@@ -118,26 +125,31 @@ def draw(data, cfg):
                 else:
                     ax.annotate("", (xi, ch["delta_max"] * 1.3), (xi, ch["delta_max"]),
                                 arrowprops={"arrowstyle": "->", "color": "k", "lw": 1})
+                    shown_marks.add("none")
         ax.set_xticks(range(len(vals)), [str(v) for v in vals])
         ax.set_xlim(-0.6, len(vals) - 0.4)
         ax.set_xlabel(TITLES[dim])
-        ax.set_title(f"vary {TITLES[dim]}", fontsize=9)
+        ax.set_title(f"vary {TITLES[dim]}", fontsize=10)
     ax0 = axes[0]
     ax0.set_yscale("log")
     ax0.set_ylabel(r"threshold $\delta$")
     ax0.set_ylim(min(0.3, float(np.nanmin(th["delta_alg"].values)) * 0.8), dmax * 1.6)
     if checks:
-        d_chk = sorted({c["d"] for c in checks})
+        d_chk = ", ".join(str(d) for d in sorted({c["d"] for c in checks}))
         ax0.plot([], [], "o", mfc="none", mec="k", ms=11,
-                 label=f"GD check: final overlap crosses {ESCAPE_LEVEL:g} (d={d_chk})")
-    ax0.plot([], [], marker=r"$\uparrow$", ls="none", color="0.3",
-             label=f"no negative outlier / no learning up to δ={dmax:g}")
-    ax0.plot([], [], "s", color="0.3", mfc="none", mew=1.5,
-             label="second-phase point not converged (no δ_NN)")
-    ax0.plot([], [], "d", color="0.3", mfc="none", mew=1.5, label="seeds disagree (no δ_NN)")
-    ax0.plot([], [], "x", color="0.3", mew=2, label="first phase diverges")
+                 label=f"GD check: final overlap crosses {ESCAPE_LEVEL:g} (d = {d_chk})")
+    if "none" in shown_marks:
+        ax0.plot([], [], marker=r"$\uparrow$", ls="none", color="0.3",
+                 label=f"no negative outlier / no learning up to δ={dmax:g}")
+    if "unconverged" in shown_marks:
+        ax0.plot([], [], "s", color="0.3", mfc="none", mew=1.5,
+                 label="second-phase point not converged (no δ_NN)")
+    if "disagree" in shown_marks:
+        ax0.plot([], [], "d", color="0.3", mfc="none", mew=1.5, label="seeds disagree (no δ_NN)")
+    if "diverged" in shown_marks:
+        ax0.plot([], [], "x", color="0.3", mew=2, label="first phase diverges")
     base_txt = ", ".join(f"{k}={v}" for k, v in base.items())
     fig.suptitle(f"δ_NN ± err (theory at the converged second-phase point, d={d_theory}) vs "
                  f"δ_alg; base point {base_txt}", fontsize=10)
-    fig.legend(loc="outside lower center", ncol=4, fontsize=7)
+    fig.legend(loc="outside lower center", ncol=3, fontsize=9)
     return fig

@@ -8,7 +8,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .style import PALETTE, delta_nn_label, describe, select
+from .style import PALETTE, clipped_sd, delta_axis, delta_nn_label, describe, select
 
 REQUIRES = {
     "theory": {
@@ -41,14 +41,14 @@ def draw(data, cfg):
                  label=f"lowest bulk eigenvalue, d={d}")
         ov = r["th_overlap2"].mean("seed")
         ax2.plot(x, ov, "-", color=c, label=f"theory, d={d}")
-        ax2.errorbar(x, r["sim_overlap2"].mean("seed"), r["sim_overlap2"].std("seed"), fmt="o",
+        m2 = r["sim_overlap2"].mean("seed")
+        ax2.errorbar(x, m2, clipped_sd(m2, r["sim_overlap2"].std("seed")), fmt="o",
                      color=c, ms=4, capsize=2, label=f"dense Hessian, d={d}")
         dnn, text = delta_nn_label(sub, d)
         if np.isfinite(dnn):
             for ax in (ax1, ax2):
                 ax.axvline(dnn, color=c, ls=":", lw=1.2)
-        ax2.text(0.02, 0.98 - 0.07 * i, f"δ_NN (d={d}): {text}", color=c, va="top", fontsize=8,
-                 transform=ax2.transAxes)
+        ax2.plot([], [], ls=":", color=c, label=f"δ_NN (d={d}): {text}")  # legend, off the data
         if "th_converged" in r and (r["th_converged"] == 0).any():
             bad = r["th_lambda"].where(r["th_converged"] == 0).mean("seed")
             ax1.plot(x, bad, "x", color=c, ms=6)
@@ -59,18 +59,18 @@ def draw(data, cfg):
         ax2.text(dalg, 0.5, f" δ_alg={dalg:.2f}", va="top", fontsize=8,
                  transform=ax2.get_xaxis_transform())
     for ax in (ax1, ax2):
-        ax.set_xscale("log")
+        delta_axis(ax, x)
         ax.set_xlabel(r"sample ratio $\delta = n/d$")
     ax1.set_ylabel(r"Hessian eigenvalue $\lambda$")
     ax2.set_ylabel(r"overlap$^2$ with $\Theta_{\rm hard}$")
     ax2.set_ylim(-0.02, 1.02)
-    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
-    ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=1)
     ax1.set_title("lowest Hessian eigenvalues (W block)")
     ax2.set_title("eigenvector overlap with the hard direction")
     if "th_converged" in sub and (sub["th_converged"] == 0).any():
         ax1.plot([], [], "x", color="0.3", label="point not converged within the budget")
-        ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
+        ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.18), ncol=2)
     fig.suptitle(f"{ds.attrs['experiment']}: {describe(sub)}, at the converged second-phase "
                  "point", fontsize=10)
     return fig

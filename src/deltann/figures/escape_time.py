@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..phases import ESCAPE_LEVEL, escape_steps
-from .style import PALETTE, describe, diverged_note, select, theory_at
+from .style import PALETTE, delta_axis, describe, diverged_note, plural, select, theory_at
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -89,7 +89,7 @@ def draw(data, cfg):
     axf.set_ylim(-0.05, 1.05)
     if shift:
         axf.axvline(0, color="k", lw=0.8, ls=":")
-    axf.legend(loc="lower right", fontsize=7)
+    axf.legend(loc="lower right", fontsize=8)
     if censored:
         ax.plot([], [], "^", color="0.3", label=f"no escape within {budget:g} steps")
     ax.set_yscale("log")
@@ -97,12 +97,12 @@ def draw(data, cfg):
         ax.axvline(0, color="k", lw=0.8, ls=":")
         ax.set_xlabel(r"$\delta - \delta_{\rm NN}(d)$  (theory $\delta_{\rm NN}$ at each d)")
     else:
-        ax.set_xscale("log")
+        delta_axis(ax, sub["delta"].values)
         ax.set_xlabel(r"sample ratio $\delta$  (theory $\delta_{\rm NN}$ not defined at any d: "
                       "see theory.nc reasons)")
     ax.set_ylabel(rf"escape step $\tau$: first $t$ with overlap $\geq {level:g}$")
     axf.set_title(f"{ds.attrs['experiment']}: {describe(sub)}; η_W={eta:g}, "
-                  f"{sub.sizes['seed']} seeds (hollow: single seeds)")
+                  f"{plural(sub.sizes['seed'], 'seed')} (hollow: single seeds)")
     diverged_note(ax, div)
-    ax.legend(loc="best", fontsize=7)
+    ax.legend(loc="best", fontsize=8)
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from .style import PALETTE, describe, last_finite, select
+from .style import PALETTE, clipped_sd, delta_axis, describe, last_finite, select
 
 MARKERS = "osD^v<>"
 REQUIRES = {
@@ -28,7 +28,8 @@ def draw(data, cfg):
             f = last.sel(m=m, d=d).where(~div.sel(m=m, d=d))
             x = f["delta"].values
             color = PALETTE[(i * len(sub["d"]) + j) % len(PALETTE)]
-            ax.errorbar(x, f.mean("seed"), yerr=f.std("seed"), color=color,
+            ax.errorbar(x, f.mean("seed"), yerr=clipped_sd(f.mean("seed"), f.std("seed")),
+                        color=color,
                         marker=MARKERS[j % len(MARKERS)], capsize=3, label=f"m={m}, d={d}")
             for s in range(f.sizes["seed"]):
                 ax.plot(x, f.isel(seed=s), ".", color=color, alpha=0.35, ms=4)
@@ -39,7 +40,7 @@ def draw(data, cfg):
                     ax.plot(x, lb.isel(seed=s), "x", color="k", ms=6)
     if div.any():
         ax.plot([], [], "x", color="k", label="diverged run (last record)")
-    ax.set_xscale("log")
+    delta_axis(ax, sub["delta"].values)
     ax.set_xlabel(r"sample ratio $\delta = n/d$")
     ax.set_ylabel(r"final overlap $\max_j \|P_{\rm hard} w_j\| / \|w_j\|$")
     ax.set_ylim(-0.02, 1.02)

@@ -61,7 +61,7 @@ def draw(data, cfg):
         ax.set_ylabel("density")
         ax.set_title(f"δ = {dl:g}{relation(dl, dnn)}\nstep {step}: λ_min = {ev.min():.3g}")
         ax.set_ylim(0, ax.get_ylim()[1] * 1.6)  # head room for the legend
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper right", fontsize=8)
     if sc is not None:  # at least one panel has a spectrum
         fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")
     fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}, seed 0")

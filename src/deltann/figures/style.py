@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 __all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
-           "theory_at", "theory_delta_nn", "delta_nn_label", "diverged_note"]
+           "theory_at", "theory_delta_nn", "delta_nn_label", "diverged_note", "delta_axis",
+           "clipped_sd", "plural"]
 
 # Okabe & Ito (2008), colour-blind safe.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
@@ -72,6 +73,30 @@ def describe(ds: xr.Dataset, axes=("target", "activation", "loss", "m", "d")) ->
 def nearest(values: np.ndarray, wanted) -> list:
     """Values of ``values`` nearest to each wanted one (exact when present)."""
     return [values[np.argmin(np.abs(values - w))] for w in wanted]
+
+
+def delta_axis(ax, values, axis: str = "x") -> None:
+    """Log delta axis labelled at the swept values (plain numbers, no 10^k ticks)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    vals = sorted({float(v) for v in np.ravel(values) if np.isfinite(v) and v > 0})
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    if 0 < len(vals) <= 12:
+        a.set_major_locator(FixedLocator(vals))
+        a.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        a.set_minor_locator(NullLocator())
+
+
+def clipped_sd(mean, sd, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    """Asymmetric error bars mean +- sd cut to [lo, hi] (an overlap cannot exceed 1): (2, N)."""
+    mean, sd = np.asarray(mean, float), np.asarray(sd, float)
+    return np.vstack([mean - np.maximum(lo, mean - sd), np.minimum(hi, mean + sd) - mean])
+
+
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def diverged_note(ax, diverged: xr.DataArray, what: str = "runs") -> int:

@@ -57,9 +57,9 @@ def draw(data, cfg):
     ax2.set_title("outlier eigenvector overlap (0: no outlier)")
     ax3.set_yscale("log")
     ax3.set_title("weights: |W| (solid), |a| (dotted)")
-    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
-    ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
-    ax3.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
+    ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
+    ax3.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2)
     fig.suptitle(f"{ds.attrs['experiment']}: {describe(sub)}, d={int(ds.attrs['d'])}, schedule "
                  f"{ds.attrs['schedule']}, seed 0: the theory along projected GD", fontsize=10)
     return fig
