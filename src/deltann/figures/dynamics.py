@@ -38,18 +38,22 @@ def draw(data, cfg):
         for s in range(r.sizes["seed"]):
             rs = r.isel(seed=s)
             c = PALETTE[s % len(PALETTE)]
-            first = s == 0
-            row[0].plot(step, rs["train_risk"], color=c, label="train" if first else None)
-            row[0].plot(step, rs["test_risk"], "--", color=c, label="test" if first else None)
+            row[0].plot(step, rs["train_risk"], color=c)
+            row[0].plot(step, rs["test_risk"], "--", color=c)
             row[1].plot(step, rs["grad_norm"], color=c, label=f"seed {s}")
-            row[2].plot(step, rs["hard_overlap"], color=c, label="hard" if first else None)
+            row[2].plot(step, rs["hard_overlap"], color=c)
             if np.isfinite(rs["easy_overlap"]).any():
-                row[2].plot(step, rs["easy_overlap"], ":", color=c,
-                            label="easy" if first else None)
+                row[2].plot(step, rs["easy_overlap"], ":", color=c)
+            t_s = float(tau.sel(delta=dl).isel(seed=s))
+            if np.isfinite(t_s):  # this seed's own escape step
+                row[2].plot(t_s, ESCAPE_LEVEL, "|", color=c, ms=14, mew=2)
             if int(rs["diverged"]):
                 for ax in row:
                     ax.axvline(max(int(rs["diverged_step"]), 0.5), color=c, lw=0.8, ls="-.")
-        t_esc = float(tau.sel(delta=dl).median("seed"))  # NaN if half the seeds never escape
+        tv = tau.sel(delta=dl).values
+        n_esc = int(np.isfinite(tv).sum())
+        t_esc = float(np.median(np.where(np.isfinite(tv), tv, np.inf)))  # never = infinitely late
+        t_esc = t_esc if np.isfinite(t_esc) else float("nan")
         t_pl = float(tpl.sel(delta=dl).median("seed"))
         end = float(step[-1])
         bounds = [0.5, t_pl, t_esc, end] if np.isfinite(t_esc) else [0.5, end]
@@ -61,7 +65,8 @@ def draw(data, cfg):
                                alpha=0.12, lw=0)
         rel = relation(dl, dnn)
         esc = (f"escape τ = {t_esc:.0f} (median)" if np.isfinite(t_esc)
-               else f"no escape within {end:g} steps")
+               else f"median: no escape within {end:g} steps")
+        esc += f"; {n_esc} of {len(tv)} seeds escaped"
         row[0].set_title(f"δ = {dl:g}{rel}", loc="left", fontsize=9)
         row[2].set_title(esc, loc="right", fontsize=9)
         row[0].set_yscale("log")
@@ -74,10 +79,17 @@ def draw(data, cfg):
     for ax in axes[-1]:
         ax.set_xscale("log")
         ax.set_xlabel("GD step t")
-    for ax in axes[0]:
-        ax.legend(loc="best")
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    gray = "0.35"  # line styles in gray: colours are seeds
+    axes[0][0].legend(handles=[Line2D([], [], color=gray, label="train"),
+                               Line2D([], [], color=gray, ls="--", label="test")], loc="best")
+    axes[0][1].legend(loc="best")
+    axes[0][2].legend(handles=[Line2D([], [], color=gray, label="hard"),
+                               Line2D([], [], color=gray, ls=":", label="easy"),
+                               Line2D([], [], color=gray, ls="none", marker="|", ms=12, mew=2,
+                                      label="a seed's escape step")], loc="best")
     fig.legend(handles=[Patch(color=c, alpha=0.3, label=f"phase {n}")
                         for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)],
                loc="outside lower center", ncol=3, fontsize=8)

@@ -30,7 +30,7 @@ def draw(data, cfg):
     deltas = sub["delta"].values
     dnn = theory_delta_nn(data.get("theory"), sub)
     shown = nearest(deltas, cfg.get("deltas") or [deltas.min(), deltas.max()])
-    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 1, 3.6), squeeze=False,
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.6 * len(shown) + 1, 5.2), squeeze=False,
                              layout="constrained")
     sc = None
     for ax, dl in zip(axes[0], shown, strict=True):
@@ -60,9 +60,34 @@ def draw(data, cfg):
         ax.set_xlabel(r"Hessian eigenvalue $\lambda$ (first-layer block)")
         ax.set_ylabel("density")
         ax.set_title(f"δ = {dl:g}{relation(dl, dnn)}\nstep {step}: λ_min = {ev.min():.3g}")
-        ax.set_ylim(0, ax.get_ylim()[1] * 1.6)  # head room for the legend
-        ax.legend(loc="upper right", fontsize=8)
+        ax.set_ylim(0, ax.get_ylim()[1] * 1.9)  # head room for the inset
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), fontsize=8, ncol=1)
+        _edge_inset(ax, ev, low[ok], ov[ok], r)
     if sc is not None:  # at least one panel has a spectrum
         fig.colorbar(sc, ax=axes[0].tolist(), label=r"eigenvector overlap$^2$ with hard subspace")
-    fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}, seed 0")
+    seed = int(sub["seed"]) if "seed" in sub.coords and sub["seed"].ndim == 0 else 0
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: {describe(sub)}, seed {seed}")
     return fig
+
+
+def _edge_inset(ax, ev, low, ov, r) -> None:
+    """Zoom on the lower edge: the lowest eigenvalues (coloured by overlap^2), the theory edge
+    and outlier, so an outlier a hair below the bulk is visible."""
+    if low.size == 0:
+        return
+    pts = [*low, float(r["th_edge"]) if "th_edge" in r else np.nan,
+           float(r["th_lambda"]) if "th_lambda" in r else np.nan]
+    pts = np.array([p for p in pts if np.isfinite(p)])
+    lo, hi = pts.min(), pts.max()
+    pad = 0.15 * (hi - lo) if hi > lo else 0.05 * max(abs(lo), 1e-3)
+    ins = ax.inset_axes([0.56, 0.56, 0.42, 0.32])
+    ins.scatter(low, np.zeros_like(low), c=ov, cmap="viridis", vmin=0, vmax=1, marker="|",
+                s=300, linewidths=2)
+    if "th_edge" in r and np.isfinite(float(r["th_edge"])):
+        ins.axvline(float(r["th_edge"]), color="#D55E00", ls="--", lw=1)
+    if "th_lambda" in r and np.isfinite(float(r["th_lambda"])):
+        ins.plot(float(r["th_lambda"]), 0, marker="^", color="#D55E00", ms=8)
+    ins.set_xlim(lo - pad, hi + pad)
+    ins.set_yticks([])
+    ins.tick_params(labelsize=8)
+    ins.set_title("lower edge (zoom)", fontsize=8)
