@@ -13,7 +13,7 @@ rule hessian:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: LAYOUT.hessian_mem_mb(w.exp, w.run, attempt),
-        runtime=lambda w: LAYOUT.hessian_runtime(w.exp, w.run),
+        runtime=lambda w, attempt: LAYOUT.hessian_runtime(w.exp, w.run) * attempt,
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
         code=LAYOUT.code("hessian"),

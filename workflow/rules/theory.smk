@@ -12,7 +12,7 @@ rule theory:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w: LAYOUT.theory_runtime(w.exp),
+        runtime=lambda w, attempt: LAYOUT.theory_runtime(w.exp) * attempt,
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
         code=LAYOUT.code("theory"),
@@ -36,7 +36,7 @@ rule trajectory:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w: LAYOUT.trajectory_runtime(w.exp),
+        runtime=lambda w, attempt: LAYOUT.trajectory_runtime(w.exp) * attempt,
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
         code=LAYOUT.code("trajectory"),

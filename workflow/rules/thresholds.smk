@@ -12,7 +12,7 @@ rule threshold_target:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w: LAYOUT.thresholds_runtime(w.target),
+        runtime=lambda w, attempt: LAYOUT.thresholds_runtime(w.target) * attempt,
     params:
         cfg=lambda w: LAYOUT.thresholds_slice(w.target),
         code=LAYOUT.code("threshold_target"),

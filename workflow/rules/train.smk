@@ -11,7 +11,7 @@ rule train:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: LAYOUT.train_mem_mb(w.exp, w.run, attempt),
-        runtime=lambda w: LAYOUT.train_runtime(w.exp, w.run),
+        runtime=lambda w, attempt: LAYOUT.train_runtime(w.exp, w.run) * attempt,
     params:
         cfg=lambda w: LAYOUT.exp_slice(w.exp),
         code=LAYOUT.code("train"),
