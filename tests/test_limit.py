@@ -88,6 +88,19 @@ def test_limit_table_merges_same_d_and_fits():
         limit_table([t800a, clash])
 
 
+def test_scan_end_is_per_d():
+    """'none up to delta = hi' uses each d's own scan end; the limit the smallest of them."""
+    nan = np.nan
+    a = _table(800, {"first_layer": (nan, nan, "none")})
+    b = _table(1600, {"first_layer": (nan, nan, "none")})
+    b.attrs["max_delta"] = 16.0
+    from deltann.theory.limit import limit_markdown
+
+    row = limit_markdown(limit_table([a, b])).splitlines()[2]
+    assert row == (f"| {KEY} | none up to δ = 32 | none up to δ = 16 | "
+                   "no finite threshold up to δ = 16 |")
+
+
 def test_limit_table_reads_older_files_without_status():
     t = _table(400, {"first_layer": (np.nan, np.nan, "x")}).drop_vars("delta_nn_status")
     t.attrs["reasons"] = json.dumps({KEY: "no negative theta-outlier at the converged point"})

@@ -174,6 +174,12 @@ def limit_table(tables: list[xr.Dataset]) -> xr.Dataset:
     for k in cells.dims:
         ds[k].attrs.update(long_name=k, units="1")
     ds.attrs["max_delta"] = float(max(float(t.attrs["max_delta"]) for t in tables))
+    hi_d = {}  # the scan's upper delta at each d (tables at one d: the smallest)
+    for t in tables:
+        d = int(t.attrs["d"])
+        hi_d[d] = min(hi_d.get(d, np.inf), float(t.attrs["max_delta"]))
+    ds["max_delta"] = ("d", [hi_d[int(d)] for d in ds["d"].values],
+                       {"long_name": "upper end of the delta_NN scan at d", "units": "1"})
     ds.attrs["fit"] = "weighted least squares delta_NN(d) = a + b/sqrt(d) (docs/theory.md s. 7)"
     return ds
 
@@ -187,7 +193,8 @@ _D_TEXT = {"none": "none up to δ = {hi}", "unconverged": "not converged",
 
 def limit_markdown(ds: xr.Dataset) -> str:
     """One Markdown row per computed cell: delta_NN +- err at each d and delta_NN(inf)."""
-    hi = f"{float(ds.attrs['max_delta']):g}"
+    his = [float(v) for v in ds["max_delta"].values] if "max_delta" in ds else \
+        [float(ds.attrs["max_delta"])] * ds.sizes["d"]
     dvals = [int(v) for v in ds["d"].values]
     head = ("| target / activation / loss / m / schedule | "
             + " | ".join(f"d = {d}" for d in dvals) + " | δ_NN(∞) |")
@@ -204,13 +211,17 @@ def limit_markdown(ds: xr.Dataset) -> str:
             st = str(ds["delta_nn_status"][sel].isel(d=j).values)
             v, e = (float(ds[k][sel].isel(d=j)) for k in ("delta_nn", "delta_nn_err"))
             cols.append(f"{v:.2f} ± {e:.2f}" if st == "value" else
-                        "–" if st == "not_computed" else _D_TEXT.get(st, st).format(hi=hi))
+                        "–" if st == "not_computed" else
+                        _D_TEXT.get(st, st).format(hi=f"{his[j]:g}"))
         if cs == "fit":
             a, e = float(ds["delta_nn_inf"][sel]), float(ds["delta_nn_inf_err"][sel])
             c, ce = float(ds["delta_nn_const"][sel]), float(ds["delta_nn_const_err"][sel])
             lim = (f"**{a:.2f} ± {e:.2f}** (const {c:.2f} ± {ce:.2f})" if np.isfinite(a)
                    else f"const {c:.2f} ± {ce:.2f} (one d)")
         else:
-            lim = _LIMIT_TEXT.get(cs, cs).format(hi=hi)
+            # "none" holds up to the smallest scan end among the d where it was found
+            done = [his[j] for j in range(len(dvals))
+                    if str(ds["delta_nn_status"][sel].isel(d=j).values) == "none"]
+            lim = _LIMIT_TEXT.get(cs, cs).format(hi=f"{min(done or his):g}")
         rows.append(f"| {key} | " + " | ".join(cols) + f" | {lim} |")
     return "\n".join(rows)
