@@ -39,8 +39,8 @@ def read_benchmarks(bench_dir: Path) -> list[dict]:
         rel = f.relative_to(bench_dir).parts
         if rel[0] == "figures":
             rule = "figure"
-        elif rel[0] == "thresholds" and len(rel) == 2:
-            rule = "threshold_target"  # thresholds/<target>.tsv
+        elif rel[0] == "thresholds" and len(rel) == 3:
+            rule = "threshold_cell"  # thresholds/<target>/<cell>.tsv
         elif len(rel) >= 3 and rel[1] in ("train", "hessian"):
             rule = rel[1]
         else:

@@ -58,14 +58,14 @@ def test_pipeline_rows_from_snakemake_benchmark_files(tmp_path):
         "e/hessian/z2__softplus__square__m2__d100__delta2__s0.tsv": (1.0, 140.0, 0.9),
         "e/aggregate.tsv": (2.0, 150.0, 1.5),
         "figures/bbp.tsv": (1.5, 160.0, 1.2),
-        "thresholds/z2sat.tsv": (4.0, 135.0, 3.9),
+        "thresholds/z2sat/softplus__square__m2__first_layer.tsv": (4.0, 135.0, 3.9),
     }
     for rel, (s, rss, cpu) in files.items():
         f = tmp_path / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(head + f"{s}\t0:00:0{int(s)}\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
     recs = pipeline.read_benchmarks(tmp_path)
-    assert sorted(r["rule"] for r in recs) == ["aggregate", "figure", "hessian", "threshold_target",
+    assert sorted(r["rule"] for r in recs) == ["aggregate", "figure", "hessian", "threshold_cell",
                                                "train", "train"]
     rows = pipeline.rows_from(10.0, recs)
     assert rows[0].ratio == pytest.approx(16.5 / 10.0)

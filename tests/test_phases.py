@@ -1,5 +1,7 @@
 """Phases of a run (escape, plateau), the GD threshold, the threshold table and its figure."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -12,7 +14,7 @@ from deltann.phases import (
     plateau_step,
     plateau_steps,
 )
-from deltann.theory.table import combine_tables, table_points
+from deltann.theory.table import table_points
 
 STEPS = np.array([0, 1, 3, 10, 30, 100, 300, 1000])
 
@@ -69,6 +71,23 @@ def test_gd_transitions_mean_bracket_and_seed_error():
     c = [gd_threshold([2.0, 4.0, 8.0], final[:, s]) for s in range(2)]
     assert r["seed_crossings"] == pytest.approx(c)
     assert r["seed_sem"] == pytest.approx(np.std(c, ddof=1) / np.sqrt(2))
+    assert r["monotone"] and not r["below_grid"]
+    assert r["mean_overlap"] == pytest.approx(final.mean(1).tolist())
+
+
+@pytest.mark.parametrize("final,below,monotone", [
+    ([[0.9, 0.8], [0.2, 0.3], [1.0, 0.9]], True, False),  # above at the lowest, then below again
+    ([[0.1, 0.1], [0.9, 0.8], [0.2, 0.3]], False, False),
+    ([[0.1, 0.1], [0.2, 0.1], [0.3, 0.2]], False, True),  # never crosses
+])
+def test_gd_transitions_flags_grid_and_monotonicity(final, below, monotone):
+    q = np.repeat(np.array(final)[:, :, None], 3, axis=2)
+    ds = xr.Dataset({"hard_overlap": (("m", "delta", "seed", "step"), q[None]),
+                     "diverged": (("m", "delta", "seed"), np.zeros((1, 3, 2), bool))},
+                    coords={"m": [2], "delta": [2.0, 4.0, 8.0], "seed": [0, 1],
+                            "step": [0, 10, 100]})
+    (r,) = gd_transitions(ds)
+    assert r["below_grid"] is below and r["monotone"] is monotone
 
 
 def test_one_at_a_time_design_varies_one_factor():
@@ -81,20 +100,44 @@ def test_one_at_a_time_design_varies_one_factor():
     assert len(table_points({**cfg, "design": "factorial"})) == 2 * 2 * 1 * 3 * 2
 
 
-def test_combine_tables_keeps_variable_attributes():
-    def part(t, v):
-        ds = xr.Dataset({"delta_nn": (("target", "m"), [[v, v + 1]], {"long_name": "x",
-                                                                       "units": "1"}),
-                         "delta_alg": ("target", [0.5], {"long_name": "y", "units": "1"})},
-                        coords={"target": [t], "m": [1, 2]})
-        ds.attrs.update(reasons=f'{{"{t}": "r{t}"}}', design="factorial", max_delta=16.0)
+def test_cells_cover_the_design_and_assemble_into_the_table():
+    """One-cell tables (the workflow's jobs) assemble into the table of the whole design."""
+    from deltann.theory.table import assemble_table, cell_slice, parse_cell, table_cells
+
+    cfg = {"target": ["a", "b"], "activation": ["softplus", "tanh"], "loss": ["square"],
+           "width": [2, 1, 4], "schedule": ["first_layer"], "design": "one_at_a_time",
+           "delta_range": [1.0, 16.0], "d": 20, "base_seed": 1}
+    cells = table_cells(cfg, "a")
+    assert cells == ["softplus__square__m2__first_layer", "tanh__square__m2__first_layer",
+                     "softplus__square__m1__first_layer", "softplus__square__m4__first_layer"]
+    assert parse_cell(cells[2]) == ("softplus", "square", 1, "first_layer")
+
+    def part(t, cell, v):
+        c = cell_slice(cfg, t, cell)
+        a, lo, m, sch = parse_cell(cell)
+        coords = {"target": [t], "activation": [a], "loss": [lo], "m": [m], "schedule": [sch]}
+        shape = (1, 1, 1, 1, 1)
+        ds = xr.Dataset({"delta_nn": (tuple(coords), np.full(shape, v)),
+                         "delta_nn_err": (tuple(coords), np.full(shape, 0.1)),
+                         "delta_nn_converged": (tuple(coords), np.full(shape, 1.0)),
+                         "delta_nn_status": (tuple(coords), np.full(shape, "value")),
+                         "delta_alg": ("target", [0.5])}, coords=coords)
+        ds.attrs.update(reasons=json.dumps({f"{t}/{a}/{lo}/m={m}/{sch}": "mean of"}),
+                        design=c["design"], max_delta=16.0, d=20, seed_entropy="x")
         return ds
 
-    cfg = {"base_seed": 1, "target": ["a", "b"]}
-    ds = combine_tables([part("a", 1.0), part("b", 3.0)], cfg)
-    assert list(ds["target"].values) == ["a", "b"]
-    assert ds["delta_nn"].attrs["long_name"] == "x"
-    assert ds.attrs["reasons"] == '{"a": "ra", "b": "rb"}' and '"b"' in ds.attrs["config"]
+    parts = [part(t, c, 3.0 + k) for t in ("b", "a") for k, c in enumerate(table_cells(cfg, t))]
+    ds = assemble_table(parts, cfg)
+    assert list(ds["target"].values) == ["a", "b"] and list(ds["m"].values) == [2, 1, 4]
+    v = ds["delta_nn"].sel(target="a", loss="square", schedule="first_layer")
+    assert float(v.sel(activation="tanh", m=2)) == 4.0
+    assert float(v.sel(activation="softplus", m=4)) == 6.0
+    assert np.isnan(float(v.sel(activation="tanh", m=4)))  # not in the one_at_a_time design
+    st = ds["delta_nn_status"].sel(target="a", loss="square", schedule="first_layer")
+    assert st.sel(activation="tanh", m=4).item() == "not_computed"
+    reasons = json.loads(ds.attrs["reasons"])
+    assert reasons["a/tanh/square/m=4/first_layer"].startswith("not computed")
+    assert ds["delta_nn"].attrs["long_name"].startswith("delta_NN")
 
 
 def test_architecture_figure_marks_missing_thresholds(tmp_path):

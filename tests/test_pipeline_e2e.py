@@ -107,7 +107,12 @@ def test_theory_nc_is_labelled(run_dir):
 
 def test_thresholds_nc_joins_the_targets(run_dir):
     res = run_dir / "results_ci"
-    assert sorted(p.name for p in (res / "thresholds").glob("*.nc")) == ["z2.nc", "z2sat.nc"]
+    cells = sorted(str(p.relative_to(res / "thresholds")) for p in
+                   (res / "thresholds").rglob("*.nc"))  # one job per cell of the design
+    assert cells == ["z2/softplus__square__m1__first_layer.nc",
+                     "z2/softplus__square__m2__first_layer.nc",
+                     "z2sat/softplus__square__m1__first_layer.nc",
+                     "z2sat/softplus__square__m2__first_layer.nc"]
     ds = xr.load_dataset(res / "thresholds.nc")
     assert list(ds["target"].values) == ["z2sat", "z2"] and list(ds["m"].values) == [2, 1]
     assert ds.attrs["design"] == "one_at_a_time"

@@ -195,8 +195,12 @@ def _gd_threshold(args) -> int:
         dgd = r["delta_gd"]
         sem = "" if not math.isfinite(r["seed_sem"]) else f" ± {r['seed_sem']:.2f} (seed s.e.)"
         txt = "never crosses" if not math.isfinite(dgd) else f"{dgd:.2f}{sem}"
+        if r["below_grid"]:
+            txt = f"<= {dgd:g} (seed-mean overlap already >= 1/2 at the lowest delta)"
+        means = ", ".join(f"{m:.2f}" for m in r["mean_overlap"])
+        flag = "" if r["monotone"] else "; NOT monotone: the mean falls below 1/2 again"
         print(f"{where} m={r.get('m')} d={r.get('d')}: delta_GD = {txt}; bracket "
-              f"{r['bracket']}; {r['seeds']} seeds")
+              f"{r['bracket']}; {r['seeds']} seeds; seed-mean final overlap [{means}]{flag}")
     return 0
 
 

@@ -62,8 +62,9 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
 def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
     """GD's transition of a sweep, one dict per (target, activation, loss, m, d): ``delta_gd``
     where the seed-mean final hard overlap crosses ``level`` (log-linear), its grid bracket, the
-    per-seed crossings and their standard error (the uncertainty reported with delta_gd).
-    Diverged runs are left out of the means."""
+    per-seed crossings and their standard error (the uncertainty reported with delta_gd), the
+    seed-mean overlaps, whether the transition is below the grid and whether the mean stays
+    above ``level`` after it crosses. Diverged runs are left out of the means."""
     from .figures.style import last_finite
 
     q = last_finite(ds["hard_overlap"]).where(~ds["diverged"].astype(bool))
@@ -83,6 +84,11 @@ def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
         out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
                     "delta_gd": dgd,
                     "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
+                    "below_grid": i == 0,  # already >= level at the lowest delta
+                    # crosses back below level after the first crossing (seed noise, or runs
+                    # still escaping at the last step)
+                    "monotone": bool(i < 0 or (mean[i:] >= level).all()),
+                    "mean_overlap": [float(m) for m in mean],
                     "seed_crossings": per_seed, "seed_sem": sem,
                     "seeds": int(v.sizes["seed"])})
     return out

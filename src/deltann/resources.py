@@ -44,13 +44,14 @@ def point_steps(cfg) -> int:
     return int(cfg["transient"]) + int(1.3 * int(cfg["budget"]))
 
 
-def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1) -> int:
+def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1,
+                             dense: bool = True) -> int:
     """Theory jobs: for each (m, d, n) in ``points``, ``evals_per_point`` second-phase points,
-    each ``steps`` gradient evaluations (``point_steps``) plus a dense Hessian build and eigh
-    (theory.nc's simulation points) at >= 1 GFlop/s, with a 60 min floor."""
+    each ``steps`` gradient evaluations (``point_steps``) plus, if ``dense``, a dense Hessian
+    build and eigh (theory.nc's simulation points) at >= 1 GFlop/s, with a 60 min floor."""
     flops = 0.0
     for m, d, n in points:
         md = m * d
-        flops += evals_per_point * (4.0 * n * d * max(m, 4) * steps + 2.0 * n * md * md
-                                    + 10.0 * md**3)
+        flops += evals_per_point * (4.0 * n * d * max(m, 4) * steps
+                                    + (2.0 * n * md * md + 10.0 * md**3 if dense else 0.0))
     return int(60 + flops / 1e9 / 60)

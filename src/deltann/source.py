@@ -24,7 +24,7 @@ RULE_ENTRIES = {
     "aggregate": ("deltann.pipeline",),
     "theory": ("deltann.theory.curves",),
     "trajectory": ("deltann.theory.trajectory",),
-    "threshold_target": ("deltann.theory.table",),
+    "threshold_cell": ("deltann.theory.table",),
     "thresholds": ("deltann.theory.table",),
 }
 

@@ -72,8 +72,19 @@ class Layout:
             out["target"] = [target]
         return out
 
-    def threshold_target_files(self) -> list[str]:
-        return [self.path("thresholds", f"{t}.nc") for t in self.config["thresholds"]["target"]]
+    def threshold_cell_files(self) -> list[str]:
+        """One file per computed cell of the thresholds table: thresholds/<target>/<cell>.nc."""
+        from .theory.table import table_cells
+
+        thr = self.config["thresholds"]
+        return [self.path("thresholds", t, f"{c}.nc") for t in thr["target"]
+                for c in table_cells(thr, t)]
+
+    def threshold_cell_slice(self, target: str, cell: str) -> dict:
+        """The config of one cell's job (it reruns only if that cell's settings change)."""
+        from .theory.table import cell_slice
+
+        return cell_slice(self.thresholds_slice(target), target, cell)
 
     def figure_inputs(self, fig: str) -> dict[str, str]:
         """The NetCDF files a figure reads, by role (``figures.input_roles``): sweep.nc,
@@ -157,17 +168,20 @@ class Layout:
             * int(tc["seeds"]) * len(e["target"])
         return resources.second_phase_runtime_min(pts, int(tc["t_max"]), len(tc["dense"]) or 1)
 
-    def thresholds_runtime(self, target: str) -> int:
-        """Per-target job: every design point scans the delta grid plus refine steps per seed."""
-        from .theory.table import table_points
+    def threshold_cell_runtime(self, target: str, cell: str) -> int:
+        """One cell: per seed, the delta grid (each point at its own n) plus ``refine``
+        bisections (costed at the grid's middle delta), every point at its whole budget."""
+        import numpy as np
 
-        c = self.thresholds_slice(target)
-        evals = (int(c["n_grid"]) + int(c["refine"])) * int(c["seeds"])
-        widths = [int(w) for w in c["width"]]
-        d = int(c["d"])
-        n = n_samples(d, max(c["delta_range"]))  # every evaluation costed at the largest delta
-        pts = [(widths[i[3]], d, n) for i in table_points(c)]
-        return resources.second_phase_runtime_min(pts, resources.point_steps(c), evals)
+        from .theory.table import parse_cell
+
+        c = self.threshold_cell_slice(target, cell)
+        m, d = parse_cell(cell)[2], int(c["d"])
+        lo, hi = (float(v) for v in c["delta_range"])
+        grid = np.geomspace(lo, hi, int(c["n_grid"]))
+        deltas = [*grid, *[float(np.median(grid))] * int(c["refine"])]
+        pts = [(m, d, n_samples(d, x)) for x in deltas] * int(c["seeds"])
+        return resources.second_phase_runtime_min(pts, resources.point_steps(c), 1, dense=False)
 
     def hessian_runtime(self, exp: str, run: str) -> int:
         e = self.exp_slice(exp)

@@ -20,6 +20,8 @@ wildcard_constraints:
     exp="[A-Za-z0-9][A-Za-z0-9_.-]*",
     run="[^/]+",
     fig="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    target="[A-Za-z0-9_]+",
+    cell="[^/]+",
 
 
 localrules:

@@ -1,10 +1,10 @@
-rule threshold_target:
+rule threshold_cell:
     output:
-        f"{R}/thresholds/{{target}}.nc",
+        f"{R}/thresholds/{{target}}/{{cell}}.nc",
     log:
-        f"{R}/logs/thresholds/{{target}}.log",
+        f"{R}/logs/thresholds/{{target}}/{{cell}}.log",
     benchmark:
-        f"{R}/benchmarks/thresholds/{{target}}.tsv"
+        f"{R}/benchmarks/thresholds/{{target}}/{{cell}}.tsv"
     # long single-process jobs start first, next to the many short train jobs
     priority: 10
     conda:
@@ -12,19 +12,19 @@ rule threshold_target:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w, attempt: LAYOUT.thresholds_runtime(w.target) * attempt,
+        runtime=lambda w, attempt: LAYOUT.threshold_cell_runtime(w.target, w.cell) * attempt,
     params:
-        cfg=lambda w: LAYOUT.thresholds_slice(w.target),
-        code=LAYOUT.code("threshold_target"),
+        cfg=lambda w: LAYOUT.threshold_cell_slice(w.target, w.cell),
+        code=LAYOUT.code("threshold_cell"),
     message:
-        "delta_NN vs delta_alg for target {wildcards.target}"
+        "delta_NN of {wildcards.target}, cell {wildcards.cell}"
     script:
-        "../scripts/threshold_target.py"
+        "../scripts/threshold_cell.py"
 
 
 rule thresholds:
     input:
-        LAYOUT.threshold_target_files(),
+        LAYOUT.threshold_cell_files(),
     output:
         f"{R}/thresholds.nc",
     log:

@@ -21,7 +21,8 @@ import xarray as xr
 from ..io import provenance_attrs
 from .threshold import delta_nn, estimator_args
 
-__all__ = ["FACTORS", "combine_tables", "point_key", "table_points", "threshold_table"]
+__all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "point_key",
+           "table_cells", "table_points", "threshold_table"]
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +55,58 @@ def table_points(cfg: Mapping, targets=None) -> list[tuple]:
     return pts
 
 
-def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
-    """Dataset with delta_nn (target, activation, loss, m, schedule) and delta_alg (target).
+_VAR_ATTRS = {
+    "delta_nn": "delta_NN: smallest delta with a negative theta-outlier at the converged "
+                "second-phase point, mean over seeds (NaN: see reasons)",
+    "delta_nn_err": "uncertainty of delta_NN: seed standard error and bisection half-bracket in "
+                    "quadrature",
+    "delta_nn_converged": "1 if every second-phase point deciding delta_NN converged, 0 if not, "
+                          "NaN where not computed",
+    "delta_nn_status": "why delta_NN is or is not a number: value | none | unconverged | "
+                       "disagree | not_applicable | not_computed (docs/theory.md section 7)",
+}
+_CELL_VARS = ("delta_nn", "delta_nn_err", "delta_nn_converged", "delta_nn_status")
 
-    targets: compute only these targets (default: all of cfg["target"]); the workflow runs one
-    job per target and joins them with ``combine_tables``.
+
+def _empty(axes: dict) -> dict:
+    shape = [len(v) for v in axes.values()]
+    out = {k: np.full(shape, np.nan) for k in _CELL_VARS[:3]}
+    out["delta_nn_status"] = np.full(shape, "not_computed", dtype=object)
+    return out
+
+
+def _dataset(axes: dict, arrs: dict, dalg, reasons: dict, cfg: Mapping, source: str,
+             entropy: str) -> xr.Dataset:
+    """The thresholds table of the contract from filled arrays (cells not computed: reason)."""
+    shape = [len(v) for v in axes.values()]
+    for idx in itertools.product(*[range(s) for s in shape]):
+        key = point_key(*(axes[k][i] for k, i in zip(axes, idx, strict=True)))
+        reasons.setdefault(key, "not computed (one_at_a_time design)")
+    data = {k: (tuple(axes), arrs[k], {"long_name": _VAR_ATTRS[k], "units": "1"})
+            for k in _CELL_VARS}
+    data["delta_alg"] = ("target", dalg, {"long_name": "algorithmic threshold delta_alg",
+                                          "units": "1"})
+    ds = xr.Dataset(data, coords={k: (k, np.asarray(v), {"long_name": k, "units": "1"})
+                                  for k, v in axes.items()})
+    ds.attrs.update(provenance_attrs("deltann delta_NN vs delta_alg", dict(cfg), entropy, source))
+    ds.attrs["reasons"] = json.dumps(reasons)
+    ds.attrs["design"] = cfg.get("design", "factorial")
+    ds.attrs["max_delta"] = float(max(cfg["delta_range"]))
+    ds.attrs["d"] = int(cfg["d"])
+    return ds
+
+
+def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
+    """Dataset with delta_nn, delta_nn_err, delta_nn_converged, delta_nn_status (target,
+    activation, loss, m, schedule) and delta_alg (target), every cell of the design computed
+    in this process. The workflow computes one cell per job (``cell_slice``) and joins them with
+    ``assemble_table``.
+
+    targets: compute only these targets (default: all of cfg["target"]).
     """
     axes = _axes(cfg, targets)
-    shape = [len(v) for v in axes.values()]
-    dnn, err, conv = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
-    dalg = np.full(shape[0], np.nan)
-    status = np.full(shape, "not_computed", dtype=object)
+    arrs = _empty(axes)
+    dalg = np.full(len(axes["target"]), np.nan)
     kw = estimator_args(cfg)
     base_point = kw.pop("point")
     reasons = {}
@@ -74,40 +116,14 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
         r = delta_nn(t, a, lo, m, d=int(cfg["d"]), point=replace(base_point, schedule=sch), **kw)
         log.info("[%d/%d] %s/%s/%s m=%d %s: delta_alg=%s delta_NN=%s +- %s (%s)", count,
                  len(points), t, a, lo, m, sch, r.delta_alg, r.delta_nn, r.delta_nn_err, r.reason)
-        dnn[idx] = np.nan if r.delta_nn is None else r.delta_nn
-        err[idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
-        conv[idx] = float(r.converged) if r.seeds else np.nan
-        status[idx] = r.status
+        arrs["delta_nn"][idx] = np.nan if r.delta_nn is None else r.delta_nn
+        arrs["delta_nn_err"][idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
+        arrs["delta_nn_converged"][idx] = float(r.converged) if r.seeds else np.nan
+        arrs["delta_nn_status"][idx] = r.status
         dalg[idx[0]] = np.nan if r.delta_alg is None else r.delta_alg
         reasons[point_key(t, a, lo, m, sch)] = r.reason
-    for idx in itertools.product(*[range(s) for s in shape]):
-        key = point_key(*(axes[k][i] for k, i in zip(axes, idx, strict=True)))
-        reasons.setdefault(key, "not computed (one_at_a_time design)")
-    ds = xr.Dataset(
-        {"delta_nn": (tuple(axes), dnn, {"long_name": "delta_NN: smallest delta with a negative "
-                                         "theta-outlier at the converged second-phase point, "
-                                         "mean over seeds (NaN: see reasons)", "units": "1"}),
-         "delta_nn_err": (tuple(axes), err, {"long_name": "uncertainty of delta_NN: seed "
-                                             "standard error and bisection half-bracket in "
-                                             "quadrature", "units": "1"}),
-         "delta_nn_converged": (tuple(axes), conv, {"long_name": "1 if every second-phase point "
-                                                    "deciding delta_NN converged, 0 if not, NaN "
-                                                    "where not computed", "units": "1"}),
-         "delta_nn_status": (tuple(axes), status, {
-             "long_name": "why delta_NN is or is not a number: value | none | unconverged | "
-                          "disagree | not_applicable | not_computed (docs/theory.md section 7)",
-             "units": "1"}),
-         "delta_alg": ("target", dalg, {"long_name": "algorithmic threshold delta_alg",
-                                        "units": "1"})},
-        coords={k: (k, np.asarray(v), {"long_name": k, "units": "1"}) for k, v in axes.items()})
-    ds.attrs.update(provenance_attrs("deltann delta_NN vs delta_alg", dict(cfg),
-                                     f"base_seed={cfg['base_seed']}",
-                                     "deltann.theory.table.threshold_table"))
-    ds.attrs["reasons"] = json.dumps(reasons)
-    ds.attrs["design"] = cfg.get("design", "factorial")
-    ds.attrs["max_delta"] = float(max(cfg["delta_range"]))
-    ds.attrs["d"] = int(cfg["d"])
-    return ds
+    return _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.threshold_table",
+                    f"base_seed={cfg['base_seed']}")
 
 
 def point_key(t, a, lo, m, sch) -> str:
@@ -115,23 +131,51 @@ def point_key(t, a, lo, m, sch) -> str:
     return f"{t}/{a}/{lo}/m={m}/{sch}"
 
 
-def combine_tables(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
-    """Join per-target tables along ``target`` (order as given), with the provenance of the
-    whole ``cfg`` and the seed entropies and reasons of all parts."""
+def cell_id(a, lo, m, sch) -> str:
+    """File-name id of one cell of a target's table: ``<activation>__<loss>__m<m>__<schedule>``."""
+    return f"{a}__{lo}__m{int(m)}__{sch}"
+
+
+def parse_cell(cell: str) -> tuple[str, str, int, str]:
+    """Inverse of ``cell_id``."""
+    a, lo, m, sch = cell.split("__")
+    return a, lo, int(m[1:]), sch
+
+
+def table_cells(cfg: Mapping, target: str) -> list[str]:
+    """Ids of the cells the design computes for ``target`` (one workflow job each)."""
+    axes = _axes(cfg, [target])
+    return [cell_id(*(axes[k][i] for k, i in list(zip(axes, idx, strict=True))[1:]))
+            for idx in table_points(cfg, [target])]
+
+
+def cell_slice(cfg: Mapping, target: str, cell: str) -> dict:
+    """The config of one cell: single-valued factors, factorial design (a one-cell table)."""
+    a, lo, m, sch = parse_cell(cell)
+    return {**dict(cfg), "target": [target], "activation": [a], "loss": [lo], "width": [m],
+            "schedule": [sch], "design": "factorial"}
+
+
+def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
+    """The whole thresholds table of ``cfg`` from computed cells (one-cell tables, any order):
+    values placed on the full axes, cells the design skips marked not computed, the reasons
+    and the seed entropies of all parts, provenance of the whole ``cfg``."""
     if not parts:
-        raise ValueError("combine_tables: no tables given")
-    parts = [p.assign(delta_nn_status=p["delta_nn_status"].astype(object))
-             if "delta_nn_status" in p else p for p in parts]  # <U5 + <U14 would truncate
-    ds = xr.concat(parts, dim="target", data_vars="minimal", coords="minimal",
-                   combine_attrs="override")
-    ds.attrs = {}
-    reasons = {}
+        raise ValueError("assemble_table: no cells given")
+    axes = _axes(cfg)
+    arrs = _empty(axes)
+    dalg = np.full(len(axes["target"]), np.nan)
+    reasons: dict = {}
     for p in parts:
+        for idx in itertools.product(*[range(n) for n in p["delta_nn"].shape]):
+            at = {k: p[k].values[i] for k, i in zip(axes, idx, strict=True)}
+            pos = tuple(list(map(str, axes[k])).index(str(at[k])) for k in axes)
+            for k in _CELL_VARS:
+                if k in p:
+                    arrs[k][pos] = p[k].values[idx]
+        for t, v in zip(p["target"].values, p["delta_alg"].values, strict=True):
+            dalg[list(axes["target"]).index(str(t))] = v
         reasons.update(json.loads(p.attrs["reasons"]))
-    ds.attrs.update(provenance_attrs("deltann delta_NN vs delta_alg", dict(cfg),
-                                     f"base_seed={cfg['base_seed']}",
-                                     "deltann.theory.table.combine_tables"))
-    ds.attrs.update(reasons=json.dumps(reasons), design=parts[0].attrs["design"],
-                    max_delta=parts[0].attrs["max_delta"],
-                    d=parts[0].attrs.get("d", cfg.get("d")))
-    return ds
+    reasons = {k: v for k, v in reasons.items() if not v.startswith("not computed")}
+    return _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.assemble_table",
+                    "; ".join(sorted({str(p.attrs.get("seed_entropy", "")) for p in parts})))

@@ -1,4 +1,4 @@
-"""delta_NN vs delta_alg for one target (thin: logic in deltann.theory.table)."""
+"""delta_NN of one cell of the thresholds table (thin: logic in deltann.theory.table)."""
 
 from deltann.io import write_netcdf
 from deltann.runner import run_script
