@@ -168,9 +168,10 @@ class Layout:
             * int(tc["seeds"]) * len(e["target"])
         return resources.second_phase_runtime_min(pts, int(tc["t_max"]), len(tc["dense"]) or 1)
 
-    def threshold_cell_runtime(self, target: str, cell: str) -> int:
+    def threshold_cell_runtime(self, target: str, cell: str, attempt: int = 1) -> int:
         """One cell: per seed, the delta grid (each point at its own n) plus ``refine``
-        bisections (costed at the grid's middle delta), every point at its whole budget."""
+        bisections (costed at the grid's middle delta), every point at its whole budget;
+        ``attempt`` times that for a retried job."""
         import numpy as np
 
         from .theory.table import parse_cell
@@ -181,7 +182,8 @@ class Layout:
         grid = np.geomspace(lo, hi, int(c["n_grid"]))
         deltas = [*grid, *[float(np.median(grid))] * int(c["refine"])]
         pts = [(m, d, n_samples(d, x)) for x in deltas] * int(c["seeds"])
-        return resources.second_phase_runtime_min(pts, resources.point_steps(c), 1, dense=False)
+        return attempt * resources.second_phase_runtime_min(pts, resources.point_steps(c), 1,
+                                                            dense=False)
 
     def hessian_runtime(self, exp: str, run: str) -> int:
         e = self.exp_slice(exp)
