@@ -12,7 +12,9 @@ rule threshold_cell:
     threads: BLAS_THREADS
     resources:
         mem_mb=lambda w, attempt: 2000 * attempt,
-        runtime=lambda w, attempt: LAYOUT.threshold_cell_runtime(w.target, w.cell, attempt),
+        runtime=lambda w, attempt: LAYOUT.threshold_cell_runtime(
+            w.target, w.cell, attempt
+        ),
     params:
         cfg=lambda w: LAYOUT.threshold_cell_slice(w.target, w.cell),
         code=LAYOUT.code("threshold_cell"),
