@@ -100,7 +100,7 @@ def test_one_at_a_time_design_varies_one_factor():
     assert len(table_points({**cfg, "design": "factorial"})) == 2 * 2 * 1 * 3 * 2
 
 
-def test_cells_cover_the_design_and_assemble_into_the_table():
+def test_cells_cover_the_design_and_assemble_into_the_table(tmp_path):
     """One-cell tables (the workflow's jobs) assemble into the table of the whole design."""
     from deltann.theory.table import assemble_table, cell_slice, parse_cell, table_cells
 
@@ -138,6 +138,14 @@ def test_cells_cover_the_design_and_assemble_into_the_table():
     reasons = json.loads(ds.attrs["reasons"])
     assert reasons["a/tanh/square/m=4/first_layer"].startswith("not computed")
     assert ds["delta_nn"].attrs["long_name"].startswith("delta_NN")
+    # written and read back like the workflow's thresholds.nc (mixed str kinds once failed here)
+    from deltann.io import write_netcdf
+
+    ds.attrs.update(config="{}", config_sha256="x", source="t", history="t", git_commit="x",
+                    Conventions="CF-1.8", title="t", created="t")
+    out = xr.load_dataset(write_netcdf(ds, tmp_path / "thresholds.nc"))
+    assert out["delta_nn_status"].sel(target="a", activation="tanh", m=4, loss="square",
+                                      schedule="first_layer").item() == "not_computed"
 
 
 def test_architecture_figure_marks_missing_thresholds(tmp_path):

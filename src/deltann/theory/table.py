@@ -82,6 +82,7 @@ def _dataset(axes: dict, arrs: dict, dalg, reasons: dict, cfg: Mapping, source: 
     for idx in itertools.product(*[range(s) for s in shape]):
         key = point_key(*(axes[k][i] for k, i in zip(axes, idx, strict=True)))
         reasons.setdefault(key, "not computed (one_at_a_time design)")
+    arrs["delta_nn_status"] = np.vectorize(str, otypes=[object])(arrs["delta_nn_status"])
     data = {k: (tuple(axes), arrs[k], {"long_name": _VAR_ATTRS[k], "units": "1"})
             for k in _CELL_VARS}
     data["delta_alg"] = ("target", dalg, {"long_name": "algorithmic threshold delta_alg",
@@ -172,7 +173,8 @@ def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
             pos = tuple(list(map(str, axes[k])).index(str(at[k])) for k in axes)
             for k in _CELL_VARS:
                 if k in p:
-                    arrs[k][pos] = p[k].values[idx]
+                    v = p[k].values[idx]
+                    arrs[k][pos] = str(v) if k == "delta_nn_status" else v  # np.str_ -> str
         for t, v in zip(p["target"].values, p["delta_alg"].values, strict=True):
             dalg[list(axes["target"]).index(str(t))] = v
         reasons.update(json.loads(p.attrs["reasons"]))
