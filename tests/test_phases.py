@@ -178,3 +178,13 @@ def test_architecture_figure_marks_missing_thresholds(tmp_path):
     assert matplotlib.colors.to_hex(base[0].get_color()) == "#0072b2"
     save(fig, tmp_path / "arch.png")
     assert (tmp_path / "arch.png").stat().st_size > 10_000
+
+
+def test_median_escape_counts_never_as_late_and_drops_diverged():
+    from deltann.phases import median_escape
+
+    nan = np.nan
+    tau = np.array([[10.0, nan, 30.0], [10.0, nan, nan], [nan, nan, 5.0]])
+    alive = np.array([[True, True, True], [True, True, True], [False, False, True]])
+    np.testing.assert_array_equal(median_escape(tau, alive), [30.0, nan, 5.0])
+    assert np.isnan(median_escape([[nan, nan]], [[False, False]])[0])

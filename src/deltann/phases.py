@@ -51,6 +51,21 @@ def plateau_step(steps, grad_norm, t_escape: float) -> float:
     return float(t[ok][np.argmin(g[ok])])
 
 
+def median_escape(tau, alive=None) -> np.ndarray:
+    """Median escape step over the last axis of ``tau`` (NaN = never escaped), counting a run
+    that never escaped as infinitely late; runs with ``alive`` False (diverged) are left out.
+    NaN where the median run never escaped or no run is alive."""
+    tau = np.asarray(tau, float)
+    alive = np.ones(tau.shape, bool) if alive is None else np.asarray(alive, bool)
+    late = np.where(np.isfinite(tau), tau, np.inf)
+    out = np.full(tau.shape[:-1], np.nan)
+    for idx in np.ndindex(*tau.shape[:-1]):
+        runs = late[idx][alive[idx]]
+        if runs.size:
+            out[idx] = np.median(runs)
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
     """First delta where the (seed-mean) final overlap crosses ``level``, log-linear
     interpolation; NaN if never, deltas[0] if already above there."""

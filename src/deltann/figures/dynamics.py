@@ -9,7 +9,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..phases import ESCAPE_LEVEL, escape_steps, plateau_steps
+from ..phases import ESCAPE_LEVEL, escape_steps, median_escape, plateau_steps
 from .style import PALETTE, describe, nearest, relation, select, theory_delta_nn
 
 REQUIRES = {
@@ -52,8 +52,7 @@ def draw(data, cfg):
                     ax.axvline(max(int(rs["diverged_step"]), 0.5), color=c, lw=0.8, ls="-.")
         tv = tau.sel(delta=dl).values
         n_esc = int(np.isfinite(tv).sum())
-        t_esc = float(np.median(np.where(np.isfinite(tv), tv, np.inf)))  # never = infinitely late
-        t_esc = t_esc if np.isfinite(t_esc) else float("nan")
+        t_esc = float(median_escape(tv))  # never-escaped seeds count as infinitely late
         t_pl = float(tpl.sel(delta=dl).median("seed"))
         end = float(step[-1])
         bounds = [0.5, t_pl, t_esc, end] if np.isfinite(t_esc) else [0.5, end]

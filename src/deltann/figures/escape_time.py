@@ -13,7 +13,7 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..phases import ESCAPE_LEVEL, escape_steps
+from ..phases import ESCAPE_LEVEL, escape_steps, median_escape
 from .style import PALETTE, delta_axis, describe, diverged_note, plural, select, theory_at
 
 MARKERS = "osD^v<>"
@@ -68,12 +68,7 @@ def draw(data, cfg):
             if miss.any():
                 censored = True
                 ax.plot(x[miss], np.full(miss.sum(), budget), "^", color=c, ms=6, alpha=0.7)
-        # median with never-escaped runs counted as infinitely late (NaN if most never escaped)
-        late = np.where(escaped, t.values, np.where(alive, np.inf, np.nan))
-        with np.errstate(invalid="ignore"):
-            med = np.array([np.median(r[~np.isnan(r)]) if (~np.isnan(r)).any() else np.nan
-                            for r in late])
-        med = np.where(np.isfinite(med), med, np.nan)
+        med = median_escape(t.values, alive)  # never-escaped runs count as infinitely late
         ax.plot(x, med, "-", marker=mk, color=c,
                 label=f"GD median, d={d}" + (f" (δ_NN={dnn:.2f})" if shift else ""))
         if not shift:

@@ -173,8 +173,7 @@ def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
             pos = tuple(list(map(str, axes[k])).index(str(at[k])) for k in axes)
             for k in _CELL_VARS:
                 if k in p:
-                    v = p[k].values[idx]
-                    arrs[k][pos] = str(v) if k == "delta_nn_status" else v  # np.str_ -> str
+                    arrs[k][pos] = p[k].values[idx]  # statuses made str in _dataset
         for t, v in zip(p["target"].values, p["delta_alg"].values, strict=True):
             dalg[list(axes["target"]).index(str(t))] = v
         reasons.update(json.loads(p.attrs["reasons"]))
