@@ -25,7 +25,7 @@ from .targets import get_target, target_mean
 from .train import TrainConfig, subspace_overlap, train
 
 __all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
-           "aggregate", "VAR_ATTRS", "TIMING_VARS"]
+           "aggregate", "run_attrs", "VAR_ATTRS", "TIMING_VARS"]
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ VAR_ATTRS = {
 
 
 # Wall-clock measurements: the only data variables that differ between reruns of the same config.
-TIMING_VARS = ("train_seconds",)
+TIMING_VARS = ("train_seconds", "pred_seconds")
 
 
 def _attrs(name):
@@ -120,7 +120,7 @@ def train_config(exp: Mapping) -> TrainConfig:
     return TrainConfig(**t, snapshot_steps=tuple(sorted(set(steps))))
 
 
-def _run_attrs(name: str, p: Point) -> dict:
+def run_attrs(name: str, p: Point) -> dict:
     return {"experiment": name, "run_id": run_id(p), **{k: v for k, v in p.as_dict().items()},
             "n_samples": p.n}
 
@@ -168,7 +168,7 @@ def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
         f"deltann GD run {run_id(p)}", dict(config_slice),
         f"data={' '.join(map(str, ent['data']))}; init={' '.join(map(str, ent['init']))}",
         "deltann.pipeline.train_run"))
-    ds.attrs.update(_run_attrs(name, p))
+    ds.attrs.update(run_attrs(name, p))
     return _label(ds)
 
 
@@ -228,7 +228,7 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
     ds.attrs.update(provenance_attrs(f"deltann Hessian spectra {run_id(p)}", dict(config_slice),
                                      train_ds.attrs.get("seed_entropy", ""),
                                      "deltann.pipeline.hessian_run"))
-    ds.attrs.update(_run_attrs(name, p))
+    ds.attrs.update(run_attrs(name, p))
     ds.attrs["hessian_block"] = hc["block"]
     return _label(ds)
 
@@ -302,8 +302,10 @@ def _stack(runs: Iterable[tuple[Point, xr.Dataset]], axes: dict) -> xr.Dataset:
 
 
 def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
-              hessian_sets: Mapping[Point, xr.Dataset] | None = None) -> xr.Dataset:
-    """One labelled dataset per experiment with the sweep axes as dimensions (sweep.nc)."""
+              hessian_sets: Mapping[Point, xr.Dataset] | None = None,
+              escape_sets: Mapping[Point, xr.Dataset] | None = None) -> xr.Dataset:
+    """One labelled dataset per experiment with the sweep axes as dimensions (sweep.nc); the
+    Hessian and escape-predictor runs (if any) merged in."""
     axes = axis_values(config_slice)
     expected = {tuple(getattr(p, a) for a in SWEEP_AXES) for p in expand(config_slice)}
     got = {tuple(getattr(p, a) for a in SWEEP_AXES) for p in train_sets}
@@ -311,8 +313,9 @@ def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
         raise ValueError(f"aggregate {config_slice['experiment']}: runs missing for "
                          f"{sorted(expected - got)[:5]} (and extra {sorted(got - expected)[:5]})")
     ds = _stack(train_sets.items(), axes)
-    if hessian_sets:
-        ds = xr.merge([ds, _stack(hessian_sets.items(), axes)], compat="override", join="outer")
+    for extra in (hessian_sets, escape_sets):
+        if extra:
+            ds = xr.merge([ds, _stack(extra.items(), axes)], compat="override", join="outer")
     ds = _label(ds)
     entropy = "\n".join(f"{run_id(p)}: {train_sets[p].attrs.get('seed_entropy', 'unknown')}"
                         for p in expand(config_slice))  # every run's seeds, in grid order
@@ -322,7 +325,8 @@ def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
     return ds
 
 
-def aggregate_files(config_slice: Mapping, train_paths, hessian_paths, out_path) -> xr.Dataset:
+def aggregate_files(config_slice: Mapping, train_paths, hessian_paths, out_path,
+                    escape_paths=()) -> xr.Dataset:
     """Read run files (run ids from their attributes), aggregate, write ``out_path``."""
     from .io import read_result, write_netcdf
     from .sweep import parse_run_id
@@ -335,6 +339,7 @@ def aggregate_files(config_slice: Mapping, train_paths, hessian_paths, out_path)
             out[parse_run_id(ds.attrs["run_id"])] = ds
         return out
 
-    ds = aggregate(config_slice, load(train_paths), load(hessian_paths) or None)
+    ds = aggregate(config_slice, load(train_paths), load(hessian_paths) or None,
+                   load(escape_paths) or None)
     write_netcdf(ds, out_path)
     return ds

@@ -21,6 +21,7 @@ _PKG_DIR = Path(__file__).resolve().parent
 RULE_ENTRIES = {
     "train": ("deltann.pipeline",),
     "hessian": ("deltann.pipeline",),
+    "escape": ("deltann.escape",),
     "aggregate": ("deltann.pipeline",),
     "theory": ("deltann.theory.curves",),
     "trajectory": ("deltann.theory.trajectory",),

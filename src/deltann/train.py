@@ -119,7 +119,7 @@ class TrainResult:
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
           frozen: np.ndarray | None = None, gram: bool | None = None,
-          init: Params | None = None) -> TrainResult:
+          init: Params | None = None, hook=None) -> TrainResult:
     """Run full-batch GD on ``data`` from a fresh init drawn with ``rng`` (or from ``init``).
 
     frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
@@ -127,6 +127,9 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     gram: use the Gram-matrix path (``deltann.gram``; same iterates up to rounding); None: when
     n <= d. Work buffers are allocated once; X is used in ``cfg.dtype`` (C-contiguous).
     init: start from these parameters (copied; ``rng`` unused) -- e.g. to continue a run.
+    hook: optional ``hook(t, p, g) -> bool`` called at every step t with the parameters and the
+    (unprojected) gradient before the step (read-only; forces the direct path); returning True
+    ends the run there (later records stay NaN) -- ``deltann.escape`` propagates a perturbation.
     """
     dtype = np.dtype(cfg.dtype)
     X = np.ascontiguousarray(data.X, dtype=dtype)
@@ -150,7 +153,7 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     )
     t0 = last_log = time.perf_counter()
     rec = 0
-    gram = use_gram(*X.shape) if gram is None else gram
+    gram = (use_gram(*X.shape) if gram is None else gram) and hook is None
     if gram:
         gs = GramGD(X, p.W, frozen)
     else:
@@ -188,7 +191,7 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
                 last_log = now
                 log.info("step %d/%d  train_risk=%.4g  grad_norm=%.3g  max|cos|=%.3f  (%.1fs)",
                          t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec - 1])), now - t0)
-        if t == cfg.steps:
+        if (hook is not None and hook(t, p, g)) or t == cfg.steps:
             break
         if gram:
             gs.step(eta_w, GT)

@@ -2,6 +2,7 @@
 
 Path layout under ``results_dir`` (R):
   R/<exp>/train/<run>.nc     one GD run          R/<exp>/hessian/<run>.nc   its Hessian spectra
+  R/<exp>/escape/<run>.nc    its escape prediction (deltann.escape)
   R/<exp>/sweep.nc           the aggregate       R/figures/<fig>.{png,pdf}   figures
   R/logs/..., R/benchmarks/...  per-job logs and Snakemake benchmark files
 """
@@ -50,6 +51,11 @@ class Layout:
         if not self.config["experiments"][exp]["hessian"]["steps"]:
             return []
         return [self.path(exp, "hessian", f"{r}.nc") for r in self.run_ids(exp)]
+
+    def escape_files(self, exp: str) -> list[str]:
+        if not self.config["experiments"][exp]["predictor"]["enabled"]:
+            return []
+        return [self.path(exp, "escape", f"{r}.nc") for r in self.run_ids(exp)]
 
     def sweep_file(self, exp: str) -> str:
         return self.path(exp, "sweep.nc")
@@ -137,6 +143,10 @@ class Layout:
     def train_runtime(self, exp: str, run: str) -> int:
         return resources.train_runtime_min(parse_run_id(run),
                                            self.exp_slice(exp)["train"]["steps"])
+
+    def escape_runtime(self, exp: str, run: str) -> int:
+        """Projected GD plus one HVP per step: ~3 GD runs."""
+        return 3 * self.train_runtime(exp, run)
 
     def hessian_mem_mb(self, exp: str, run: str, attempt: int) -> int:
         e = self.exp_slice(exp)

@@ -2,6 +2,7 @@ rule aggregate:
     input:
         train=lambda w: LAYOUT.train_files(w.exp),
         hessian=lambda w: LAYOUT.hessian_files(w.exp),
+        escape=lambda w: LAYOUT.escape_files(w.exp),
     output:
         f"{R}/{{exp}}/sweep.nc",
     log:

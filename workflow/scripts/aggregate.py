@@ -10,5 +10,6 @@ run_script(
         snakemake.input.train,
         snakemake.input.hessian,
         snakemake.output[0],
+        snakemake.input.escape,
     ),
 )
