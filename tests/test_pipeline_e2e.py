@@ -20,7 +20,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snake
 
 pytestmark = pytest.mark.slow
 FIGURES = ("phase_diagram", "overlap_vs_delta", "dynamics", "spectrum", "bbp", "architecture",
-           "escape_time", "trajectory")
+           "escape_time", "trajectory", "finite_size", "grokking")
 
 
 def _smk(cwd, *args):
@@ -60,6 +60,9 @@ def test_run_files_sweep_and_figures_exist(run_dir):
     assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 8
     assert len(list((res / "ci_m1" / "train").glob("*.nc"))) == 2
     assert not (res / "ci_m1" / "hessian").exists()  # hessian.steps: []
+    assert len(list((res / "ci" / "escape").glob("*.nc"))) == 8  # predictor.enabled
+    assert not (res / "ci_m1" / "escape").exists()
+    assert (res / "ci" / "theory_parts" / "all.nc").exists()  # fits max_job_hours: one part
     for fig in FIGURES:
         png, pdf = res / "figures" / f"{fig}.png", res / "figures" / f"{fig}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
@@ -71,6 +74,9 @@ def test_run_files_sweep_and_figures_exist(run_dir):
 
 def test_sweep_nc_is_labelled_and_sane(run_dir):
     ds = xr.load_dataset(run_dir / "results_ci" / "ci" / "sweep.nc")
+    for v in ("pred_escape_step", "pred_overlap", "proj_test_risk"):  # the predictor, merged
+        assert v in ds and ds[v].attrs["long_name"]
+    assert ds["pred_overlap"].dims[-1] == "step"
     for ax in SWEEP_AXES:
         assert ax in ds.dims
     assert ds.sizes["delta"] == 2 and ds.sizes["seed"] == 2 and ds.sizes["hstep"] == 2
@@ -235,5 +241,6 @@ def test_report_with_captions(run_dir):
     assert "System Message" not in html and "Undefined substitution" not in html  # docutils
     assert "drawn at d = 20" in html and "seed 0" in html  # the d and seed drawn, not the list
     for text in ("GD steps at lr", "BBP curve", "Phase diagram", "Escape time",
-                 "projected-GD steps", "Shaded phases", "GD checks"):
+                 "projected-GD steps", "Shaded phases", "GD checks", "escape predictor",
+                 "Grokking: for each d"):
         assert text in html, text

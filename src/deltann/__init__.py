@@ -22,6 +22,8 @@ _API = {
     "delta_alg": "theory.alg", "PointConfig": "theory.second_phase",
     "converged_point": "theory.second_phase", "delta_nn": "theory.threshold",
     "NNThreshold": "theory.threshold", "read_result": "io", "write_netcdf": "io",
+    "predict_escape": "escape", "EscapePrediction": "escape",
+    "transition_rows": "finite_size", "plateau_rows": "finite_size",
 }
 
 __all__ = ["__version__", *_API]

@@ -1,4 +1,4 @@
-"""The deltann command line: targets | threshold | table | gd-threshold | provenance.
+"""The deltann command line: targets | threshold | table | gd-threshold | finite-size | provenance.
 
 User errors (bad arguments) print one line naming the argument and exit with code 2.
 """
@@ -204,6 +204,38 @@ def _gd_threshold(args) -> int:
     return 0
 
 
+def _finite_size(args) -> int:
+    from .finite_size import plateau_rows, rows_dataset, rows_markdown, transition_rows
+    from .io import write_netcdf
+
+    sweeps = [_load("finite-size", f, ("hard_overlap", "diverged", "train_risk", "test_risk"),
+                    ("config",)) for f in args.files]
+    if any(s is None for s in sweeps):
+        return 2
+    rows = transition_rows(sweeps)
+    plateaus = plateau_rows(sweeps)
+    if args.out:
+        ds = rows_dataset(rows)
+        ds.attrs["plateaus_json"] = json.dumps(plateaus, default=float)
+        ds.attrs["sources"] = json.dumps([str(f) for f in args.files])
+        write_netcdf(ds, args.out)
+        print(f"deltann finite-size: wrote {args.out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"transitions": rows, "plateaus": plateaus}, default=float))
+        return 0
+    print(rows_markdown(rows))
+    if args.plateaus:
+        print("\n| schedule | m | d | δ | escaped | median τ_esc | t_fit | plateau τ − t_fit | "
+              "predicted τ | test risk on plateau → final |\n" + "|---" * 10 + "|")
+        for r in plateaus:
+            pt = r.get("pred_tau_median", float("nan"))
+            print(f"| {r['schedule']} | {r['m']} | {r['d']} | {r['delta']:g} | "
+                  f"{r['escaped']}/{r['seeds']} | {r['tau_median']:.0f} | {r['fit_median']:.0f} "
+                  f"| {r['plateau_median']:.0f} | {pt:.0f} | "
+                  f"{r['test_plateau']:.3f} → {r['test_final']:.3f} |")
+    return 0
+
+
 def main(argv=None) -> int:
     from .activations import ACTIVATIONS
     from .losses import LOSSES
@@ -261,6 +293,17 @@ def main(argv=None) -> int:
     p.add_argument("file", metavar="SWEEP_NC")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_gd_threshold)
+    p = sub.add_parser("finite-size", help="GD's transition against d (and the escape "
+                       "predictor's) from sweep.nc files of any d and schedule",
+                       description="Per (schedule, m, d): delta_GD +- err, the predictor's "
+                       "delta_pred, escape-step ratios, stuck runs' late rise; then the fit "
+                       "delta_GD = alpha + beta ln d (deltann.finite_size).")
+    p.add_argument("files", nargs="+", metavar="SWEEP_NC")
+    p.add_argument("--plateaus", action="store_true",
+                   help="also the grokking plateaus per (schedule, m, d, delta)")
+    p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_finite_size)
     p = sub.add_parser("provenance", help="print the provenance attributes of an output file",
                        description="Print where a deltann NetCDF came from: config (JSON), its "
                        "sha256, package version, git commit (+dirty), seed entropy, created.")

@@ -185,6 +185,39 @@ def _semantic_errors(cfg: dict):
     for name, fig in cfg.get("figures", {}).items():
         yield from _figure_errors(name, fig, cfg)
     yield from _memory_errors(cfg)
+    yield from _job_time_errors(cfg)
+
+
+def _job_time_errors(cfg: dict):
+    """Theory and thresholds jobs whose worst-case estimate exceeds ``max_job_hours`` even after
+    the split (deltann.workflow.Layout.theory_parts / cell_parts), the worst one per key."""
+    from .workflow import Layout
+
+    try:
+        layout = Layout(cfg)
+        cap = layout.max_job_minutes
+        for name, exp in cfg.get("experiments", {}).items():
+            if exp["theory"]["enabled"]:
+                worst = max((layout.theory_runtime(name, p), p)
+                            for p in layout.theory_parts(name))
+                if worst[0] > cap:
+                    yield (f"experiments.{name}.theory: job {worst[1]!r} needs ~"
+                           f"{worst[0] / 60:.1f} h (worst case), above max_job_hours = "
+                           f"{cap / 60:g} even split per (d, seed) and delta; allowed: a larger "
+                           "max_job_hours, or smaller theory.d, delta_range, n_grid, refine or "
+                           "budget")
+        thr = cfg.get("thresholds", {})
+        if thr.get("enabled"):
+            from .theory.table import table_cells
+
+            worst = max((layout.threshold_cell_runtime(t, p), f"{t}/{p}") for t in thr["target"]
+                        for c in table_cells(thr, t) for p in layout.cell_parts(t, c))
+            if worst[0] > cap:
+                yield (f"thresholds: job {worst[1]!r} needs ~{worst[0] / 60:.1f} h (worst case, "
+                       f"one seed), above max_job_hours = {cap / 60:g}; allowed: a larger "
+                       "max_job_hours, or smaller d, delta_range, n_grid, refine or budget")
+    except (KeyError, ValueError, TypeError):  # reported by the other checks
+        return
 
 
 def _grids(name: str, exp: dict):
@@ -270,6 +303,9 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
             yield (f"figures.{name}: an architecture figure reads thresholds.nc, but "
                    "thresholds.enabled is false")
         return
+    if kind in ("finite_size", "grokking"):
+        yield from _sweep_set_errors(name, fig, exps)
+        return
     src = fig.get("experiment")
     if src is None:
         yield f"figures.{name}.experiment: required for kind {kind!r}"
@@ -306,6 +342,38 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
     elif kind == "spectrum" and fig.get("step") not in (None, *hsteps):
         yield (f"figures.{name}.step: {fig['step']!r} is not a Hessian step of experiment "
                f"{src!r}; allowed values: {hsteps}")
+
+
+def _sweep_set_errors(name: str, fig: dict, exps: dict):
+    """finite_size / grokking: sweeps in ``checks``; an optional theory ``experiment``;
+    grokking's ``deltas`` one per drawn d; ``select`` values present in every sweep."""
+    from .sweep import axis_values
+
+    kind = fig["kind"]
+    if not fig.get("checks"):
+        yield (f"figures.{name}.checks: a {kind} figure draws the sweeps listed here; allowed: "
+               f"a list of experiments, e.g. one per d; known experiments: {sorted(exps)}")
+        return
+    src = fig.get("experiment")
+    if src is not None and kind == "finite_size":
+        if src not in exps:
+            yield (f"figures.{name}.experiment: {src!r} is not an experiment; "
+                   f"known experiments: {sorted(exps)}")
+        elif not exps[src]["theory"]["enabled"]:
+            yield (f"figures.{name}.experiment: a finite_size figure reads its theory.nc "
+                   f"(delta_NN(d)), but experiments.{src}.theory.enabled is false")
+    known = [c for c in fig["checks"] if c in exps]
+    n_d = sum(len(exps[c]["d"]) for c in known)
+    if kind == "grokking" and fig.get("deltas") and len(fig["deltas"]) != n_d:
+        yield (f"figures.{name}.deltas: one delta per drawn d ({n_d} over checks {known}), "
+               f"got {len(fig['deltas'])}; allowed: omit it (smallest delta where half the "
+               "seeds escape)")
+    for ax, val in fig.get("select", {}).items():
+        for c in known:
+            allowed = axis_values(exps[c])[ax]
+            if ax != "d" and val not in allowed:
+                yield (f"figures.{name}.select.{ax}: {val!r} is not a value of experiment "
+                       f"{c!r}; allowed values: {allowed}")
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .sweep import Point
 
 __all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min",
-           "second_phase_runtime_min", "point_steps"]
+           "second_phase_minutes", "second_phase_runtime_min", "point_steps"]
 
 _BASE_MB = 400  # interpreter + numpy/scipy/xarray
 
@@ -44,14 +44,20 @@ def point_steps(cfg) -> int:
     return int(cfg["transient"]) + int(1.3 * int(cfg["budget"]))
 
 
-def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1,
-                             dense: bool = True) -> int:
-    """Theory jobs: for each (m, d, n) in ``points``, ``evals_per_point`` second-phase points,
-    each ``steps`` gradient evaluations (``point_steps``) plus, if ``dense``, a dense Hessian
-    build and eigh (theory.nc's simulation points) at >= 1 GFlop/s, with a 60 min floor."""
+def second_phase_minutes(points, steps: int, evals_per_point: int = 1,
+                         dense: bool = True) -> float:
+    """Minutes of theory work: for each (m, d, n) in ``points``, ``evals_per_point``
+    second-phase points, each ``steps`` gradient evaluations (``point_steps``) plus, if
+    ``dense``, a dense Hessian build and eigh (theory.nc's simulation points) at >= 1 GFlop/s."""
     flops = 0.0
     for m, d, n in points:
         md = m * d
         flops += evals_per_point * (4.0 * n * d * max(m, 4) * steps
                                     + (2.0 * n * md * md + 10.0 * md**3 if dense else 0.0))
-    return int(60 + flops / 1e9 / 60)
+    return flops / 1e9 / 60
+
+
+def second_phase_runtime_min(points, steps: int, evals_per_point: int = 1,
+                             dense: bool = True) -> int:
+    """Runtime request of a theory job: ``second_phase_minutes`` with a 60 min floor."""
+    return int(60 + second_phase_minutes(points, steps, evals_per_point, dense))

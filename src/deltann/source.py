@@ -23,6 +23,7 @@ RULE_ENTRIES = {
     "hessian": ("deltann.pipeline",),
     "escape": ("deltann.escape",),
     "aggregate": ("deltann.pipeline",),
+    "theory_part": ("deltann.theory.curves",),
     "theory": ("deltann.theory.curves",),
     "trajectory": ("deltann.theory.trajectory",),
     "threshold_cell": ("deltann.theory.table",),

@@ -18,6 +18,8 @@ from .sweep import expand, n_samples, parse_run_id, run_id
 
 __all__ = ["Layout"]
 
+_FLOOR_MIN = 30  # minutes added to a split job's estimate (start-up, I/O, a slow node)
+
 
 class Layout:
     """Paths, slices and resources of a validated config (see ``deltann.config``)."""
@@ -63,6 +65,36 @@ class Layout:
     def theory_file(self, exp: str) -> str:
         return self.path(exp, "theory.nc")
 
+    def theory_parts(self, exp: str) -> list[str]:
+        """Jobs of theory.nc (``theory.curves.Part`` ids): ``all`` if the whole fits
+        ``max_job_hours``; else one per (d, seed), and where that does not fit, its scans
+        apart from its curve points, split over the fewest even chunks of deltas that fit."""
+        from .theory.curves import Part
+
+        if self.theory_runtime(exp) <= self.max_job_minutes:
+            return ["all"]
+        tc = self.config["experiments"][exp]["theory"]
+        out = []
+        for d in (int(v) for v in tc["d"]):
+            for s in range(int(tc["seeds"])):
+                whole = Part(d, s)
+                if self.theory_runtime(exp, whole.id) <= self.max_job_minutes:
+                    out.append(whole.id)
+                    continue
+                out.append(Part(d, s, (), True).id)
+                n_dl = len(tc["deltas"])
+                per = (self.theory_runtime(exp, Part(d, s, tuple(range(n_dl)), False).id)
+                       - _FLOOR_MIN) / n_dl
+                k = max(1, int((self.max_job_minutes - _FLOOR_MIN) // max(per, 1e-9)))
+                n = -(-n_dl // k)
+                edges = [round(i * n_dl / n) for i in range(n + 1)]
+                out += [Part(d, s, tuple(range(a, b)), False).id
+                        for a, b in zip(edges, edges[1:], strict=False)]
+        return out
+
+    def theory_part_files(self, exp: str) -> list[str]:
+        return [self.path(exp, "theory_parts", f"{p}.nc") for p in self.theory_parts(exp)]
+
     def trajectory_file(self, exp: str) -> str:
         return self.path(exp, "trajectory.nc")
 
@@ -79,15 +111,35 @@ class Layout:
         return out
 
     def threshold_cell_files(self) -> list[str]:
-        """One file per computed cell of the thresholds table: thresholds/<target>/<cell>.nc."""
+        """One file per job of the thresholds table: thresholds/<target>/<part>.nc, a part being
+        a computed cell, or a cell's seeds split into chunks that fit ``max_job_hours``."""
         from .theory.table import table_cells
 
         thr = self.config["thresholds"]
-        return [self.path("thresholds", t, f"{c}.nc") for t in thr["target"]
-                for c in table_cells(thr, t)]
+        return [self.path("thresholds", t, f"{p}.nc") for t in thr["target"]
+                for c in table_cells(thr, t) for p in self.cell_parts(t, c)]
+
+    def cell_parts(self, target: str, cell: str) -> list[str]:
+        """Part ids of one cell: the cell itself if all its seeds fit ``max_job_hours``, else
+        the fewest chunks of consecutive seeds that fit (at least one seed each), even sizes."""
+        from .theory.table import part_id
+
+        seeds = int(self.config["thresholds"]["seeds"])
+        per_seed = self._cell_minutes(target, cell) / seeds
+        k = max(1, int((self.max_job_minutes - _FLOOR_MIN) // max(per_seed, 1e-9)))
+        if k >= seeds:
+            return [cell]
+        n = -(-seeds // k)  # as few jobs as fit, seeds spread evenly over them
+        edges = [round(i * seeds / n) for i in range(n + 1)]
+        return [part_id(cell, range(a, b)) for a, b in zip(edges, edges[1:], strict=False)]
+
+    @property
+    def max_job_minutes(self) -> float:
+        return 60.0 * float(self.config.get("max_job_hours", 4))
 
     def threshold_cell_slice(self, target: str, cell: str) -> dict:
-        """The config of one cell's job (it reruns only if that cell's settings change)."""
+        """The config of one cell's (or part's) job: it reruns only if that cell's settings
+        change."""
         from .theory.table import cell_slice
 
         return cell_slice(self.thresholds_slice(target), target, cell)
@@ -156,18 +208,32 @@ class Layout:
                                             and p.m * p.d <= hc["dense_max"])
         return resources.hessian_mem_mb(p, e["n_test"], dense, attempt)
 
-    def theory_runtime(self, exp: str) -> int:
-        """Curves (d x delta x seed points) plus the estimator's scans per d, each point costed
-        at its worst case (transient + the whole budget)."""
+    def theory_runtime(self, exp: str, part: str = "all") -> int:
+        """Curves (d x delta x seed points, with their dense Hessians) plus the estimator's
+        scans per d and seed (each grid point at its own n, the bisections at the grid's
+        middle delta), every point at its whole budget; of one part (``theory_parts``) when
+        given. 30 min added."""
+        import numpy as np
+
+        from .theory.curves import Part
+
         e = self.exp_slice(exp)
         tc = e["theory"]
-        pts = [(m, d, n_samples(d, dl)) for m in e["width"] for d in tc["d"]
-               for dl in tc["deltas"]] * int(tc["seeds"]) * len(e["target"])
-        hi = max(tc["delta_range"])
-        evals = (int(tc["n_grid"]) + int(tc["refine"])) * int(tc["seeds"])
-        pts += [(m, d, n_samples(d, hi)) for m in e["width"] for d in tc["d"]] \
-            * evals * len(e["target"])
-        return resources.second_phase_runtime_min(pts, resources.point_steps(tc))
+        p = Part.parse(part)
+        ds_ = [p.d] if p else [int(v) for v in tc["d"]]
+        n_seeds = 1 if p else int(tc["seeds"])
+        dls = [x for i, x in enumerate(tc["deltas"]) if p is None or p.curves is None
+               or i in p.curves]
+        curves = [(m, d, n_samples(d, dl)) for m in e["width"] for d in ds_
+                  for dl in dls] * n_seeds * len(e["target"])
+        lo, hi = (float(v) for v in tc["delta_range"])
+        grid = np.geomspace(lo, hi, int(tc["n_grid"]))
+        deltas = [*grid, *[float(np.median(grid))] * int(tc["refine"])]
+        scans = [(m, d, n_samples(d, x)) for m in e["width"] for d in ds_
+                 for x in deltas] * n_seeds * len(e["target"]) if p is None or p.scan else []
+        steps = resources.point_steps(tc)
+        return int(_FLOOR_MIN + resources.second_phase_minutes(curves, steps)
+                   + resources.second_phase_minutes(scans, steps, dense=False))
 
     def trajectory_runtime(self, exp: str) -> int:
         """Projected GD to t_max for each (m, delta, seed), plus the dense points."""
@@ -178,22 +244,28 @@ class Layout:
             * int(tc["seeds"]) * len(e["target"])
         return resources.second_phase_runtime_min(pts, int(tc["t_max"]), len(tc["dense"]) or 1)
 
-    def threshold_cell_runtime(self, target: str, cell: str, attempt: int = 1) -> int:
-        """One cell: per seed, the delta grid (each point at its own n) plus ``refine``
-        bisections (costed at the grid's middle delta), every point at its whole budget;
-        ``attempt`` times that for a retried job."""
+    def _cell_minutes(self, target: str, cell: str) -> float:
+        """Worst-case minutes of a cell's (or part's) seeds: per seed the delta grid (each
+        point at its own n) plus ``refine`` bisections (at the grid's middle delta), every
+        point at its whole budget, no floor."""
         import numpy as np
 
-        from .theory.table import parse_cell
+        from .theory.table import parse_cell, parse_part
 
         c = self.threshold_cell_slice(target, cell)
-        m, d = parse_cell(cell)[2], int(c["d"])
+        base, ids = parse_part(cell)
+        m, d = parse_cell(base)[2], int(c["d"])
         lo, hi = (float(v) for v in c["delta_range"])
         grid = np.geomspace(lo, hi, int(c["n_grid"]))
         deltas = [*grid, *[float(np.median(grid))] * int(c["refine"])]
-        pts = [(m, d, n_samples(d, x)) for x in deltas] * int(c["seeds"])
-        return attempt * resources.second_phase_runtime_min(pts, resources.point_steps(c), 1,
-                                                            dense=False)
+        n_seeds = len(ids) if ids is not None else int(c["seeds"])
+        pts = [(m, d, n_samples(d, x)) for x in deltas] * n_seeds
+        return resources.second_phase_minutes(pts, resources.point_steps(c), 1, dense=False)
+
+    def threshold_cell_runtime(self, target: str, cell: str, attempt: int = 1) -> int:
+        """Runtime request of one cell's (or part's) job: ``_cell_minutes`` plus 30 min,
+        ``attempt`` times that for a retried job."""
+        return attempt * int(_FLOOR_MIN + self._cell_minutes(target, cell))
 
     def hessian_runtime(self, exp: str, run: str) -> int:
         e = self.exp_slice(exp)

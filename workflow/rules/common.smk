@@ -22,9 +22,11 @@ wildcard_constraints:
     fig="[A-Za-z0-9][A-Za-z0-9_.-]*",
     target="[A-Za-z0-9_]+",
     cell="[^/]+",
+    part="[A-Za-z0-9_-]+",
 
 
 localrules:
     aggregate,
+    theory,
     thresholds,
     figure,

@@ -26,6 +26,8 @@ ROLES = {
     "architecture": (("thresholds",), ("checks",)),
     "escape_time": (("sweep", "theory"), ()),
     "trajectory_spectrum": (("trajectory",), ()),
+    "finite_size": ((), ("theory", "checks")),
+    "grokking": ((), ("checks",)),
 }
 FIGURE_KINDS = tuple(ROLES)
 

@@ -12,6 +12,10 @@ experiment's schedule and init, common random numbers per seed), then record
 delta_NN(d) +- err and its convergence status come from the one estimator
 ``threshold.delta_nn`` with the theory config's estimator keys (docs/theory.md section 7) -- the
 same value thresholds.nc and ``deltann threshold`` give for the same arguments.
+
+The workflow may split the work into parts (``theory_curves(cfg, part)``, ``Part``: the curve
+points of one d and seed, or some of its deltas, and/or that seed's estimator scans at d) joined
+by ``combine_parts``; the result is the same theory.nc.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import itertools
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -31,9 +36,13 @@ from ..losses import get_loss
 from .alg import delta_alg
 from .network import applicability
 from .second_phase import PointConfig, converged_point
-from .threshold import delta_nn, estimator_args
+from .threshold import SeedThreshold, combine_seeds, delta_nn, estimator_args
 
-__all__ = ["theory_curves", "crossing", "point_config", "dense_theta_eigen"]
+__all__ = ["Part", "theory_curves", "combine_parts", "crossing", "point_config",
+           "dense_theta_eigen", "CURVE_VARS"]
+
+CURVE_VARS = ("th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
+              "th_iterations", "sim_lambda", "sim_overlap2", "sim_edge")
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +108,66 @@ def _one(target, activation, loss, m, d, delta, pc, seed, base_seed, noise):
             float(cp.converged), r.t, *dense_theta_eigen(cp.point, activation, loss))
 
 
-def theory_curves(config_slice: Mapping) -> xr.Dataset:
-    """theory.nc of one experiment (see module docstring)."""
+def _axes(config_slice: Mapping) -> dict:
     tc = config_slice["theory"]
-    axes = {"target": list(config_slice["target"]), "activation": list(config_slice["activation"]),
+    return {"target": list(config_slice["target"]),
+            "activation": list(config_slice["activation"]),
             "loss": list(config_slice["loss"]), "m": [int(v) for v in config_slice["width"]],
             "d": [int(v) for v in tc["d"]], "delta": [float(v) for v in tc["deltas"]],
             "seed": list(range(int(tc["seeds"])))}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One job's share of theory.nc: at size d and seed, the curve points of the deltas with
+    index in ``curves`` (None: all) and, if ``scan``, the estimator's scans of that seed."""
+
+    d: int
+    seed: int
+    curves: tuple[int, ...] | None = None
+    scan: bool = True
+
+    @property
+    def id(self) -> str:
+        head = f"d{self.d}_s{self.seed}"
+        if self.curves is None and self.scan:
+            return head
+        if not self.curves and self.scan:
+            return f"{head}_scan"
+        if self.curves and not self.scan:
+            return f"{head}_c{min(self.curves)}-{max(self.curves)}"
+        raise ValueError(f"part {self}: no id for this combination")
+
+    @classmethod
+    def parse(cls, part: str) -> Part | None:
+        """``all`` -> None; ``d<d>_s<seed>[_scan|_c<i>-<j>]`` -> Part."""
+        if part == "all":
+            return None
+        d, rest = part.split("_", 1)
+        s, _, what = rest.partition("_")
+        base = {"d": int(d.removeprefix("d")), "seed": int(s.removeprefix("s"))}
+        if not what:
+            return cls(**base)
+        if what == "scan":
+            return cls(**base, curves=(), scan=True)
+        a, b = (int(v) for v in what.removeprefix("c").split("-"))
+        return cls(**base, curves=tuple(range(a, b + 1)), scan=False)
+
+
+def theory_curves(config_slice: Mapping, part: Part | None = None) -> xr.Dataset:
+    """theory.nc of one experiment (see module docstring), or only one ``Part`` of it (the
+    other entries NaN; its scans in the ``seed_scans`` attribute, for ``combine_parts``)."""
+    tc = config_slice["theory"]
+    axes = _axes(config_slice)
     shape = [len(v) for v in axes.values()]
-    names = ["th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
-             "th_iterations", "sim_lambda", "sim_overlap2", "sim_edge"]
+    names = list(CURVE_VARS)
     arrs = {k: np.full(shape, np.nan) for k in names}
     pc = point_config(config_slice)
     kw = estimator_args({**tc, "base_seed": config_slice["base_seed"]})
     kw.pop("point")
+    if part is not None:
+        kw["seed_ids"] = [int(part.seed)]
+    scans = {}
     est_shape = shape[:5]
     est = {k: np.full(est_shape, np.nan) for k in ("delta_nn", "delta_nn_err",
                                                    "delta_nn_converged")}
@@ -121,6 +176,9 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
     base = int(config_slice["base_seed"])
     for idx in itertools.product(*[range(s) for s in shape]):
         t, a, lo, m, d, dl, s = (axes[k][i] for k, i in zip(axes, idx, strict=True))
+        if part is not None and ((d, s) != (part.d, part.seed) or (
+                part.curves is not None and idx[5] not in part.curves)):
+            continue
         why = applicability(t, a, lo)
         if why:
             reasons[f"{t}/{a}/{lo}"] = why
@@ -133,9 +191,10 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
             arrs[k][idx] = v
     for idx in itertools.product(*[range(s) for s in est_shape]):
         t, a, lo, m, d = (axes[k][i] for k, i in zip(list(axes)[:5], idx, strict=True))
-        if applicability(t, a, lo):
+        if applicability(t, a, lo) or (part is not None and (d != part.d or not part.scan)):
             continue
         r = delta_nn(t, a, lo, m, d=d, point=pc, noise=float(config_slice["noise"]), **kw)
+        scans[f"{t}/{a}/{lo}/m={m}/d={d}"] = [st.to_dict() for st in r.seeds]
         log.info("delta_NN %s/%s/%s m=%d d=%d: %s +- %s (%s)", t, a, lo, m, d, r.delta_nn,
                  r.delta_nn_err, r.reason)
         est["delta_nn"][idx] = np.nan if r.delta_nn is None else r.delta_nn
@@ -143,6 +202,12 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
         est["delta_nn_converged"][idx] = float(r.converged)
         status[idx] = r.status
         reasons[f"{t}/{a}/{lo}/m={m}/d={d}"] = r.reason
+    return _dataset(config_slice, axes, arrs, est, status, reasons, scans,
+                    "deltann.theory.curves.theory_curves", pc)
+
+
+def _dataset(config_slice, axes, arrs, est, status, reasons, scans, source, pc) -> xr.Dataset:
+    base = int(config_slice["base_seed"])
     dims = tuple(axes)
     ds = xr.Dataset({k: (dims, v) for k, v in arrs.items()},
                     coords={k: (k, np.asarray(v)) for k, v in axes.items()})
@@ -158,10 +223,50 @@ def theory_curves(config_slice: Mapping) -> xr.Dataset:
     for k in axes:
         ds[k].attrs.update(long_name=VAR_ATTRS[k][0], units=VAR_ATTRS[k][1])
     ds.attrs.update(provenance_attrs(f"deltann theory curves {config_slice['experiment']}",
-                                     dict(config_slice), f"base_seed={base}",
-                                     "deltann.theory.curves.theory_curves"))
+                                     dict(config_slice), f"base_seed={base}", source))
     ds.attrs["experiment"] = config_slice["experiment"]
     ds.attrs["reasons"] = json.dumps(reasons)
+    ds.attrs["seed_scans"] = json.dumps(scans)
     ds.attrs["second_phase_point"] = (f"converged: {pc.describe()}; theory on the empirical law "
                                       "of (K_i, z_i); common random numbers across delta")
     return ds
+
+
+def combine_parts(parts: list[xr.Dataset], config_slice: Mapping) -> xr.Dataset:
+    """theory.nc from parts (``theory_curves(cfg, part)`` or a whole one): curve points placed
+    where a part computed them, each (target, activation, loss, m, d)'s seed scans joined by
+    ``combine_seeds`` (the estimate ``delta_nn`` gives in one process)."""
+    if not parts:
+        raise ValueError("combine_parts: no parts given")
+    axes = _axes(config_slice)
+    shape = [len(v) for v in axes.values()]
+    arrs = {k: np.full(shape, np.nan) for k in CURVE_VARS}
+    est = {k: np.full(shape[:5], np.nan) for k in ("delta_nn", "delta_nn_err",
+                                                   "delta_nn_converged")}
+    status = np.full(shape[:5], "not_applicable", dtype=object)
+    reasons, scans = {}, {}
+    for p in parts:
+        for k in CURVE_VARS:
+            v = p[k].values
+            arrs[k] = np.where(np.isfinite(v), v, arrs[k])
+        reasons.update(json.loads(p.attrs["reasons"]))
+        for key, seeds in json.loads(p.attrs.get("seed_scans", "{}")).items():
+            scans.setdefault(key, []).extend(seeds)
+    tc = config_slice["theory"]
+    lo_hi = tuple(float(v) for v in tc["delta_range"])
+    pc = point_config(config_slice)
+    for key, seeds in scans.items():
+        t, a, lo, m, d = key.split("/")
+        m, d = int(m.removeprefix("m=")), int(d.removeprefix("d="))
+        r = combine_seeds(t, a, lo, [SeedThreshold.from_dict(x) for x in seeds],
+                          int(tc["seeds"]), lo_hi, d, pc.describe(),
+                          float(config_slice["noise"]))
+        pos = (axes["target"].index(t), axes["activation"].index(a), axes["loss"].index(lo),
+               axes["m"].index(m), axes["d"].index(d))
+        est["delta_nn"][pos] = np.nan if r.delta_nn is None else r.delta_nn
+        est["delta_nn_err"][pos] = np.nan if r.delta_nn_err is None else r.delta_nn_err
+        est["delta_nn_converged"][pos] = float(r.converged)
+        status[pos] = r.status
+        reasons[key] = r.reason
+    return _dataset(config_slice, axes, arrs, est, status, reasons, scans,
+                    "deltann.theory.curves.combine_parts", pc)

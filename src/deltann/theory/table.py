@@ -19,10 +19,10 @@ import numpy as np
 import xarray as xr
 
 from ..io import provenance_attrs
-from .threshold import delta_nn, estimator_args
+from .threshold import SeedThreshold, combine_seeds, delta_nn, estimator_args
 
-__all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "point_key",
-           "table_cells", "table_points", "threshold_table"]
+__all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "parse_part",
+           "part_id", "point_key", "table_cells", "table_points", "threshold_table"]
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,9 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
     dalg = np.full(len(axes["target"]), np.nan)
     kw = estimator_args(cfg)
     base_point = kw.pop("point")
-    reasons = {}
+    if cfg.get("seed_ids") is not None:  # a part of a cell: only these seeds
+        kw["seed_ids"] = [int(v) for v in cfg["seed_ids"]]
+    reasons, scans = {}, {}
     points = table_points(cfg, targets)
     for count, idx in enumerate(points, 1):
         t, a, lo, m, sch = (axes[k][i] for k, i in zip(axes, idx, strict=True))
@@ -123,13 +125,31 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
         arrs["delta_nn_status"][idx] = r.status
         dalg[idx[0]] = np.nan if r.delta_alg is None else r.delta_alg
         reasons[point_key(t, a, lo, m, sch)] = r.reason
-    return _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.threshold_table",
-                    f"base_seed={cfg['base_seed']}")
+        scans[point_key(t, a, lo, m, sch)] = [st.to_dict() for st in r.seeds]
+    ds = _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.threshold_table",
+                  f"base_seed={cfg['base_seed']}")
+    ds.attrs["seed_scans"] = json.dumps(scans)  # what assemble_table joins across parts
+    return ds
 
 
 def point_key(t, a, lo, m, sch) -> str:
     """Key of one table cell in the ``reasons`` attribute."""
     return f"{t}/{a}/{lo}/m={m}/{sch}"
+
+
+def part_id(cell: str, seed_ids=None) -> str:
+    """File-name id of one job of a cell: the cell id (all seeds), or ``<cell>__s<a>-<b>`` for
+    seeds a..b (a cell split to fit the per-job time limit)."""
+    return cell if seed_ids is None else f"{cell}__s{min(seed_ids)}-{max(seed_ids)}"
+
+
+def parse_part(part: str) -> tuple[str, list[int] | None]:
+    """Inverse of ``part_id``: (cell id, seed ids or None)."""
+    head, _, tail = part.rpartition("__s")
+    if head and tail and "-" in tail and head.count("__") == 3:
+        a, b = (int(v) for v in tail.split("-"))
+        return head, list(range(a, b + 1))
+    return part, None
 
 
 def cell_id(a, lo, m, sch) -> str:
@@ -151,22 +171,29 @@ def table_cells(cfg: Mapping, target: str) -> list[str]:
 
 
 def cell_slice(cfg: Mapping, target: str, cell: str) -> dict:
-    """The config of one cell: single-valued factors, factorial design (a one-cell table)."""
+    """The config of one cell's job (a cell id or a ``part_id``): single-valued factors,
+    factorial design (a one-cell table), and the part's ``seed_ids`` if it has some."""
+    cell, seed_ids = parse_part(cell)
     a, lo, m, sch = parse_cell(cell)
-    return {**dict(cfg), "target": [target], "activation": [a], "loss": [lo], "width": [m],
-            "schedule": [sch], "design": "factorial"}
+    out = {**dict(cfg), "target": [target], "activation": [a], "loss": [lo], "width": [m],
+           "schedule": [sch], "design": "factorial"}
+    if seed_ids is not None:
+        out["seed_ids"] = seed_ids
+    return out
 
 
 def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
-    """The whole thresholds table of ``cfg`` from computed cells (one-cell tables, any order):
-    values placed on the full axes, cells the design skips marked not computed, the reasons
-    and the seed entropies of all parts, provenance of the whole ``cfg``."""
+    """The whole thresholds table of ``cfg`` from computed cells or parts of cells (one-cell
+    tables, any order): the seed scans of a cell's parts joined (``combine_seeds``), values
+    placed on the full axes, cells the design skips marked not computed, the reasons and the
+    seed entropies of all parts, provenance of the whole ``cfg``."""
     if not parts:
         raise ValueError("assemble_table: no cells given")
     axes = _axes(cfg)
     arrs = _empty(axes)
     dalg = np.full(len(axes["target"]), np.nan)
     reasons: dict = {}
+    scans: dict = {}
     for p in parts:
         for idx in itertools.product(*[range(n) for n in p["delta_nn"].shape]):
             at = {k: p[k].values[i] for k, i in zip(axes, idx, strict=True)}
@@ -177,6 +204,24 @@ def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
         for t, v in zip(p["target"].values, p["delta_alg"].values, strict=True):
             dalg[list(axes["target"]).index(str(t))] = v
         reasons.update(json.loads(p.attrs["reasons"]))
+        for key, seeds in json.loads(p.attrs.get("seed_scans", "{}")).items():
+            scans.setdefault(key, []).extend(seeds)
+    lo_hi = tuple(float(v) for v in cfg["delta_range"])
+    for key, seeds in scans.items():
+        t, a, lo, m, sch = key.split("/")
+        sts = [SeedThreshold.from_dict(x) for x in seeds]
+        if not sts:  # not applicable: the cell's values stand
+            continue
+        r = combine_seeds(t, a, lo, sts, int(cfg["seeds"]), lo_hi, int(cfg["d"]))
+        pos = (axes["target"].index(t), axes["activation"].index(a), axes["loss"].index(lo),
+               axes["m"].index(int(m.removeprefix("m="))), axes["schedule"].index(sch))
+        arrs["delta_nn"][pos] = np.nan if r.delta_nn is None else r.delta_nn
+        arrs["delta_nn_err"][pos] = np.nan if r.delta_nn_err is None else r.delta_nn_err
+        arrs["delta_nn_converged"][pos] = float(r.converged) if r.seeds else np.nan
+        arrs["delta_nn_status"][pos] = r.status
+        reasons[key] = r.reason
     reasons = {k: v for k, v in reasons.items() if not v.startswith("not computed")}
-    return _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.assemble_table",
-                    "; ".join(sorted({str(p.attrs.get("seed_entropy", "")) for p in parts})))
+    ds = _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.assemble_table",
+                  "; ".join(sorted({str(p.attrs.get("seed_entropy", "")) for p in parts})))
+    ds.attrs["seed_scans"] = json.dumps(scans)
+    return ds

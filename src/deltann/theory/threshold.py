@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -31,7 +31,7 @@ from .network import ProjectedGDDiverged, applicability
 from .second_phase import PointConfig, converged_point
 
 __all__ = ["ESTIMATOR_DEFAULTS", "STATUSES", "Evaluation", "SeedThreshold", "NNThreshold",
-           "delta_nn", "estimator_args"]
+           "combine_seeds", "delta_nn", "estimator_args"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,15 @@ class SeedThreshold:
     @property
     def value(self) -> float:
         return float(np.sqrt(self.lo * self.hi)) if self.status == "bracket" else float("nan")
+
+    def to_dict(self) -> dict:
+        """JSON-able form (``from_dict`` inverts it): how a workflow part stores its seeds."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SeedThreshold:
+        return cls(int(d["seed"]), d["status"], float(d["lo"]), float(d["hi"]),
+                   [Evaluation(**e) for e in d["evaluations"]])
 
 
 @dataclass
@@ -132,11 +141,14 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
              point: PointConfig | None = None, seeds: int = 4,
              delta_range: tuple[float, float] = (1.0, 32.0), n_grid: int = 7, refine: int = 4,
              base_seed: int = 20260, noise: float = 0.0,
-             progress: Callable[[int, int, str], None] | None = None) -> NNThreshold:
+             progress: Callable[[int, int, str], None] | None = None,
+             seed_ids: Sequence[int] | None = None) -> NNThreshold:
     """delta_alg and delta_NN +- err for one architecture (module docstring).
 
     point: how the second-phase point is reached (schedule, lr, method, budget, tolerances).
     progress(done, total, message): called after every evaluation; total is an upper bound.
+    seed_ids: scan only these of the ``seeds`` seeds (a workflow part; ``combine_seeds`` joins
+    the parts' ``seeds`` into the estimate of all of them).
     """
     point = point or PointConfig()
     lo_d, hi_d = (float(v) for v in delta_range)
@@ -148,7 +160,8 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
     if why:
         return out
     grid = np.geomspace(lo_d, hi_d, n_grid)
-    total, done, t0 = seeds * (n_grid + refine), 0, time.perf_counter()
+    ids = list(range(seeds)) if seed_ids is None else [int(s) for s in seed_ids]
+    total, done, t0 = len(ids) * (n_grid + refine), 0, time.perf_counter()
     label = f"{target}/{activation}/{loss} m={m} {point.schedule} d={d}"
 
     def ev(seed, delta):
@@ -167,7 +180,7 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
             progress(done, total, msg)
         return e
 
-    for s in range(seeds):
+    for s in ids:
         st = SeedThreshold(s, "none")
         prev = None  # the last evaluation with nu <= 0 (or diverged)
         for x in grid:
@@ -200,6 +213,25 @@ def delta_nn(target: str, activation: str, loss: str, m: int, d: int = 400,
         if st.status == "unconverged":
             break  # no converged threshold: further seeds would not give one
     _summarise(out, hi_d, lo_d, seeds)
+    return out
+
+
+def combine_seeds(target: str, activation: str, loss: str, seeds: Sequence[SeedThreshold],
+                  n_seeds: int, delta_range: tuple[float, float], d: int, point: str = "",
+                  noise: float = 0.0) -> NNThreshold:
+    """delta_NN +- err of the seeds scanned by separate parts (``delta_nn(seed_ids=...)``), the
+    same summary ``delta_nn`` gives when it scans them in one process (sorted by seed; a part's
+    unconverged seed makes the whole unconverged, as it would have stopped the scan)."""
+    alg = delta_alg(target, noise)
+    why = applicability(target, activation, loss)
+    out = NNThreshold(alg.value, None, why or "", d=int(d), point=point)
+    if why:
+        return out
+    st = sorted(seeds, key=lambda x: x.seed)
+    first_bad = next((i for i, x in enumerate(st) if x.status == "unconverged"), None)
+    out.seeds = st if first_bad is None else st[:first_bad + 1]
+    lo, hi = (float(v) for v in delta_range)
+    _summarise(out, hi, lo, n_seeds)
     return out
 
 

@@ -1,0 +1,104 @@
+"""Finite-size scaling of GD's transition: delta_GD(d) against d (log axis) per schedule and width,
+the escape predictor's delta_pred(d) (dashed, when the sweeps carry ``pred_*``), the fit
+alpha + beta ln d (dotted), and the theory's delta_NN(d) and its d -> infinity limit a + b/sqrt(d)
+as a band (from the ``experiment``'s theory.nc, when given). Sweeps: ``checks`` (any d and
+schedule each; ``deltann.finite_size``).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..finite_size import fit_log_d, transition_rows
+from ..theory.limit import fit_limit
+from .style import PALETTE, plural
+
+MARKERS = "osD^v<>"
+REQUIRES = {
+    "checks": {"variables": ("hard_overlap", "diverged", "step"),
+               "dims": ("target", "activation", "loss", "m", "d", "delta", "seed", "step"),
+               "attrs": ("experiment", "config")},
+    "theory": {"variables": ("delta_nn", "delta_nn_err"), "dims": ("m", "d"),
+               "attrs": ("config",)},
+}
+
+
+def _theory_lines(th, schedule: str):
+    """m -> (d, delta_NN(d), err, LimitFit) of theory.nc, if its schedule is ``schedule``."""
+    import json
+
+    if th is None or json.loads(th.attrs["config"])["train"]["schedule"] != schedule:
+        return {}
+    out = {}
+    for m in th["m"].values:
+        r = th.sel(m=m)
+        r = r.isel({k: 0 for k in ("target", "activation", "loss") if k in r.dims})
+        d = r["d"].values
+        y, e = r["delta_nn"].values, r["delta_nn_err"].values
+        fit = fit_limit(list(d), list(y), list(e)) if np.isfinite(y).sum() >= 2 else None
+        out[int(m)] = (d, y, e, fit)
+    return out
+
+
+def draw(data, cfg):
+    sweeps = [ds for role, ds in sorted(data.items()) if role.startswith("check_")]
+    if not sweeps:
+        raise ValueError(f"figure {cfg.get('figure', 'finite_size')!r}: list the sweeps to "
+                         "draw in 'checks'")
+    rows = transition_rows(sweeps)
+    fits = fit_log_d(rows)
+    scheds = sorted({r["schedule"] for r in rows})
+    widths = sorted({r["m"] for r in rows})
+    fig, axes = plt.subplots(1, len(scheds), figsize=(5.2 * len(scheds), 4.2), squeeze=False,
+                             layout="constrained", sharey=True)
+    dall = sorted({r["d"] for r in rows})
+    dgrid = np.geomspace(min(dall) / 1.3, max(dall) * 4, 60)
+    for ax, sch in zip(axes[0], scheds, strict=True):
+        th = _theory_lines(data.get("theory"), sch)
+        for j, m in enumerate(widths):
+            c, mk = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)]
+            rs = [r for r in rows if r["schedule"] == sch and r["m"] == m]
+            if not rs:
+                continue
+            d = np.array([r["d"] for r in rs], float)
+            y = np.array([r["delta_gd"] for r in rs])
+            e = np.array([r["delta_gd_err"] for r in rs])
+            ok = np.isfinite(y)
+            ax.errorbar(d[ok], y[ok], yerr=e[ok], fmt=mk + "-", color=c, capsize=3,
+                        label=f"GD, m={m}")
+            hi = np.array([max(r["deltas"]) for r in rs])
+            if (~ok).any():  # no transition up to the grid's end: an arrow at the end
+                ax.plot(d[~ok], hi[~ok], "^", color=c, ms=8, mfc="none",
+                        label=f"GD, m={m}: none up to δ = {hi[~ok].min():g}")
+            if "delta_pred" in rs[0]:
+                yp = np.array([r["delta_pred"] for r in rs])
+                ep = np.array([r["delta_pred_err"] for r in rs])
+                okp = np.isfinite(yp)
+                ax.errorbar(d[okp] * 1.04, yp[okp], yerr=ep[okp], fmt=mk + "--", color=c,
+                            mfc="none", capsize=2, alpha=0.8, label=f"predictor, m={m}")
+            f = [v for k, v in fits.items() if k[0] == sch and k[4] == m]
+            if f and f[0].n >= 2:
+                ax.plot(dgrid, f[0](dgrid), ":", color=c, lw=1.2,
+                        label=f"fit {f[0].alpha:.2f} + {f[0].beta:.2f}±{f[0].beta_err:.2f} ln d")
+            if m in th:
+                td, ty, te, lim = th[m]
+                okt = np.isfinite(ty)
+                ax.errorbar(td[okt], ty[okt], yerr=te[okt], fmt="*", color=c, ms=9,
+                            capsize=2, label=f"δ_NN(d) theory, m={m}")
+                if lim is not None and np.isfinite(lim.a):
+                    ax.axhspan(lim.a - lim.a_err, lim.a + lim.a_err, color=c, alpha=0.12)
+                    ax.axhline(lim.a, color=c, lw=1, alpha=0.7,
+                               label=f"δ_NN(∞) = {lim.a:.2f} ± {lim.a_err:.2f}, m={m}")
+        seeds = sorted({r["seeds"] for r in rows if r["schedule"] == sch})
+        steps = ", ".join(f"{r['steps']} (d={r['d']})" for r in
+                          {r["d"]: r for r in rows if r["schedule"] == sch}.values())
+        ax.set_xscale("log")
+        ax.set_xticks(dall, [str(v) for v in dall])
+        ax.minorticks_off()
+        ax.set_xlabel("d")
+        ax.set_title(f"schedule {sch}: {plural(seeds[-1], 'seed')}; steps {steps}", fontsize=9)
+        ax.legend(fontsize=8, loc="best")
+    axes[0][0].set_ylabel("transition δ (seed-mean final hard overlap = 1/2)")
+    fig.suptitle("Where GD learns the hard direction, against d")
+    return fig

@@ -1,0 +1,295 @@
+"""GD's transition against d: the finite-size table, the escape predictor's transition, the fit.
+
+From sweep datasets (one or more d, any schedule, with or without the predictor's ``pred_*``):
+
+- delta_GD(d): where the seed-mean final hard overlap crosses 1/2 (``phases.gd_transitions``),
+  err = sqrt(sem_seeds^2 + w^2/12), w the grid bracket (the grid's resolution, uniform prior);
+- delta_pred(d): where the fraction of seeds the predictor says escape within the same step
+  budget crosses 1/2, same interpolation and error;
+- escape steps: per (m, d, delta) the seed-median escape step of GD and of the predictor (a run
+  that never escapes counts as infinitely late), and their ratio;
+- "stuck means stuck": per run not escaped at the end, the rise of its hard overlap over the last
+  doubling of steps, q(T) - q(T/2); its largest value over the stuck runs;
+- the fit delta_GD(d) = alpha + beta ln d (weighted least squares, Birge-inflated as
+  ``theory.limit``) and the d at which it reaches a given delta (e.g. delta_NN(inf));
+- grokking plateaus: the escape step tau against the step t_fit at which the training set is
+  fitted, plateau length tau - t_fit, the test risk on the plateau and after (``plateau_rows``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+
+from .phases import ESCAPE_LEVEL, escape_steps, gd_threshold, gd_transitions, median_escape
+
+__all__ = ["LogFit", "schedule_of", "late_rise", "predicted_transitions", "transition_rows",
+           "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows"]
+
+
+def schedule_of(ds: xr.Dataset) -> str:
+    """The training schedule recorded in a sweep's config attribute."""
+    return json.loads(ds.attrs["config"])["train"]["schedule"]
+
+
+def _budget(ds: xr.Dataset) -> int:
+    return int(json.loads(ds.attrs["config"])["train"]["steps"])
+
+
+def late_rise(ds: xr.Dataset) -> xr.DataArray:
+    """q(T) - q(T/2) of every run: the hard overlap at the last record minus at the record
+    nearest T/2 (the last doubling of steps: a run still moving toward theta at the end)."""
+    t = ds["step"].values.astype(float)
+    mid = int(np.argmin(np.abs(t - t[-1] / 2)))
+    q = ds["hard_overlap"]
+    return (q.isel(step=-1) - q.isel(step=mid)).rename("late_rise")
+
+
+def _err(sem: float, bracket) -> float:
+    grid = (bracket[1] - bracket[0]) / np.sqrt(12) if bracket else 0.0
+    sem = 0.0 if not np.isfinite(sem) else sem
+    return float(np.hypot(sem, grid)) if (bracket or sem) else float("nan")
+
+
+def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL) -> list[dict]:
+    """The predictor's transition per (target, activation, loss, m, d) of a sweep with
+    ``pred_escape_step``: the seed fraction predicted to escape within the budget crosses
+    ``level``; per-seed crossings and their sem; the fraction per delta."""
+    esc = np.isfinite(ds["pred_escape_step"]).astype(float).where(~ds["pred_diverged"]
+                                                                   .astype(bool))
+    x = ds["delta"].values
+    keys = [k for k in ("target", "activation", "loss", "m", "d") if k in esc.dims]
+    out = []
+    for idx in np.ndindex(*[esc.sizes[k] for k in keys]):
+        sel = {k: esc[k].values[i] for k, i in zip(keys, idx, strict=True)}
+        v = esc.sel(sel)
+        frac = v.mean("seed").values
+        above = np.nonzero(frac >= level)[0]
+        i = int(above[0]) if above.size else -1
+        per_seed = [gd_threshold(x, v.isel(seed=s).values, level) for s in range(v.sizes["seed"])]
+        fin = np.array([p for p in per_seed if np.isfinite(p)])
+        sem = float(fin.std(ddof=1) / np.sqrt(fin.size)) if fin.size > 1 else float("nan")
+        out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
+                    "delta_pred": gd_threshold(x, frac, level),
+                    "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
+                    "fraction": [float(f) for f in frac], "seed_sem": sem})
+    return out
+
+
+def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> list[dict]:
+    """One row per (schedule, target, activation, loss, m, d) over all sweeps (module doc)."""
+    rows = []
+    for ds in sweeps:
+        sch, steps = schedule_of(ds), _budget(ds)
+        pred = {(r["target"], r["activation"], r["loss"], r["m"], r["d"]): r
+                for r in predicted_transitions(ds, level)} if "pred_escape_step" in ds else {}
+        tau = escape_steps(ds, level)
+        alive = ~ds["diverged"].astype(bool)
+        rise = late_rise(ds)
+        final = ds["hard_overlap"].isel(step=-1)
+        for r in gd_transitions(ds, level):
+            sel = {k: r[k] for k in ("target", "activation", "loss", "m", "d")}
+            row = {"schedule": sch, **sel, "steps": steps, "deltas": [float(v) for v in
+                                                                      ds["delta"].values],
+                   "delta_gd": r["delta_gd"], "delta_gd_err": _err(r["seed_sem"], r["bracket"]),
+                   "bracket": r["bracket"], "below_grid": r["below_grid"],
+                   "monotone": r["monotone"], "mean_overlap": r["mean_overlap"],
+                   "seeds": r["seeds"]}
+            stuck = (final.sel(sel) < level) & alive.sel(sel)
+            lr = rise.sel(sel).where(stuck)
+            row["stuck_runs"] = int(stuck.sum())
+            row["max_late_rise"] = float(lr.max()) if int(stuck.sum()) else float("nan")
+            row["escape_median"] = [float(v) for v in median_escape(
+                tau.sel(sel).transpose("delta", "seed").values,
+                alive.sel(sel).transpose("delta", "seed").values)]
+            p = pred.get(tuple(sel.values()))
+            if p is not None:
+                ptau = ds["pred_escape_step"].sel(sel).transpose("delta", "seed").values
+                row.update(delta_pred=p["delta_pred"],
+                           delta_pred_err=_err(p["seed_sem"], p["bracket"]),
+                           pred_fraction=p["fraction"],
+                           pred_escape_median=[float(v) for v in median_escape(ptau)])
+                gd_m, pr_m = np.array(row["escape_median"]), np.array(row["pred_escape_median"])
+                ok = np.isfinite(gd_m) & np.isfinite(pr_m)
+                row["escape_ratio"] = [float(v) for v in np.where(ok, pr_m / np.where(
+                    ok, gd_m, 1.0), np.nan)]
+                # runs on which GD and the predictor agree whether the escape happened
+                gd_esc = (ds["hard_overlap"].sel(sel).isel(step=-1) >= level)
+                pr_esc = np.isfinite(ds["pred_escape_step"].sel(sel))
+                row["decision_agree"] = [int((gd_esc == pr_esc).sum()), int(gd_esc.size)]
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["schedule"], r["target"], r["activation"], r["loss"],
+                                       r["m"], r["d"]))
+
+
+class LogFit:
+    """delta(d) = alpha + beta ln d by weighted least squares (Birge-inflated), over the d with a
+    finite delta and error; ``d_at(x)``: the d where the line reaches x, with its error."""
+
+    def __init__(self, d, delta, err):
+        d, y, e = (np.asarray(v, float) for v in (d, delta, err))
+        ok = np.isfinite(y) & np.isfinite(e) & (e > 0)
+        self.d = d[ok]
+        self.n = int(ok.sum())
+        self.alpha = self.beta = self.alpha_err = self.beta_err = self.chi2_dof = float("nan")
+        self.cov = np.full((2, 2), np.nan)
+        if self.n < 2:
+            return
+        A = np.column_stack([np.ones(self.n), np.log(self.d)])
+        w = 1.0 / e[ok] ** 2
+        cov = np.linalg.inv(A.T @ (A * w[:, None]))
+        coef = cov @ (A.T @ (w * y[ok]))
+        dof = self.n - 2
+        chi2 = float(np.sum(w * (y[ok] - A @ coef) ** 2))
+        self.chi2_dof = chi2 / dof if dof > 0 else float("nan")
+        if dof > 0 and self.chi2_dof > 1:
+            cov = cov * self.chi2_dof
+        self.alpha, self.beta = (float(c) for c in coef)
+        self.alpha_err, self.beta_err = (float(v) for v in np.sqrt(np.diag(cov)))
+        self.cov = cov
+
+    def __call__(self, d):
+        return self.alpha + self.beta * np.log(np.asarray(d, float))
+
+    def d_at(self, x: float, x_err: float = 0.0) -> tuple[float, float]:
+        """d* with alpha + beta ln d* = x; error of ln d* propagated (alpha, beta, x), returned
+        as the factor exp(err ln d*). NaN unless beta > 0 and the line is below x."""
+        if not (np.isfinite(self.beta) and self.beta > 0 and np.isfinite(x)):
+            return float("nan"), float("nan")
+        ln = (x - self.alpha) / self.beta
+        g = np.array([-1.0 / self.beta, -ln / self.beta])  # d ln / d (alpha, beta)
+        var = float(g @ self.cov @ g) + (x_err / self.beta) ** 2
+        return float(np.exp(ln)), float(np.exp(np.sqrt(var)))
+
+
+def fit_log_d(rows: list[dict], key: str = "delta_gd") -> dict[tuple, LogFit]:
+    """``LogFit`` of ``key`` against d per (schedule, target, activation, loss, m)."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["schedule"], r["target"], r["activation"], r["loss"], r["m"]),
+                          []).append(r)
+    return {k: LogFit([r["d"] for r in g], [r.get(key, np.nan) for r in g],
+                      [r.get(f"{key}_err", np.nan) for r in g]) for k, g in groups.items()}
+
+
+def rows_dataset(rows: list[dict]) -> xr.Dataset:
+    """The table as a labelled Dataset over (row) with the cell labels as coordinates."""
+    from .io import provenance_attrs
+
+    n = len(rows)
+    lab = {k: ("row", [r[k] for r in rows], {"long_name": ln, "units": "1"}) for k, ln in (
+        ("schedule", "training schedule"), ("target", "target function name"),
+        ("activation", "activation name"), ("loss", "loss name"),
+        ("m", "number of hidden units"), ("d", "input dimension"),
+        ("steps", "GD step budget"), ("seeds", "replicates"))}
+    num = {}
+    for k, ln in (("delta_gd", "GD transition: seed-mean final hard overlap crosses 1/2"),
+                  ("delta_gd_err", "its error (seed sem and grid resolution)"),
+                  ("delta_pred", "predictor's transition: fraction predicted to escape = 1/2"),
+                  ("delta_pred_err", "its error (seed sem and grid resolution)"),
+                  ("max_late_rise", "largest q(T) - q(T/2) among runs stuck at T"),
+                  ("stuck_runs", "runs with final hard overlap < 1/2")):
+        num[k] = ("row", np.array([float(r.get(k, np.nan)) for r in rows]), {"long_name": ln,
+                                                                             "units": "1"})
+    ds = xr.Dataset(num, coords={**lab, "row": ("row", np.arange(n), {
+        "long_name": "table row", "units": "1"})})
+    ds.attrs.update(provenance_attrs("deltann finite-size table", {"rows": len(rows)}, "",
+                                     "deltann.finite_size.rows_dataset"))
+    ds.attrs["rows_json"] = json.dumps(rows, default=float)
+    return ds
+
+
+def _pm(v, e, nd=2) -> str:
+    if not np.isfinite(v):
+        return "none"
+    return f"{v:.{nd}f} ± {e:.{nd}f}" if np.isfinite(e) else f"{v:.{nd}f}"
+
+
+def rows_markdown(rows: list[dict]) -> str:
+    """The table in Markdown: one line per row, then the log-d fits."""
+    head = ("| schedule | m | d | steps | δ_GD | δ_pred | δ_pred/δ_GD − 1 | escape-step ratio "
+            "(pred/GD medians) | decisions agree | stuck runs, max late rise |")
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        hi = max(r["deltas"])
+        gd = _pm(r["delta_gd"], r["delta_gd_err"]) if np.isfinite(r["delta_gd"]) else \
+            f"none ≤ {hi:g}"
+        if "delta_pred" in r:
+            pr = _pm(r["delta_pred"], r["delta_pred_err"]) if np.isfinite(r["delta_pred"]) \
+                else f"none ≤ {hi:g}"
+            rel = r["delta_pred"] / r["delta_gd"] - 1
+            rel = f"{100 * rel:+.0f} %" if np.isfinite(rel) else "–"
+            ratios = [v for v in r["escape_ratio"] if np.isfinite(v)]
+            ratio = f"{min(ratios):.2f}–{max(ratios):.2f}" if ratios else "–"
+            agree = f"{r['decision_agree'][0]}/{r['decision_agree'][1]}"
+        else:
+            pr = rel = ratio = agree = "–"
+        flag = "" if r["monotone"] else " (not monotone)"
+        rise = f"{r['stuck_runs']}, {r['max_late_rise']:+.3f}" if r["stuck_runs"] else "0"
+        lines.append(f"| {r['schedule']} | {r['m']} | {r['d']} | {r['steps']} | {gd}{flag} | "
+                     f"{pr} | {rel} | {ratio} | {agree} | {rise} |")
+    fits = {k: f for k, f in sorted(fit_log_d(rows).items()) if f.n >= 2}
+    if fits:
+        lines += ["", "| schedule | m | fit δ_GD = α + β ln d | d used | χ²/dof |",
+                  "|---|---|---|---|---|"]
+    for (sch, _t, _a, _l, m), f in fits.items():
+        chi = f"{f.chi2_dof:.2f}" if np.isfinite(f.chi2_dof) else "– (2 points)"
+        used = ", ".join(str(int(v)) for v in f.d)
+        lines.append(f"| {sch} | {m} | α = {_pm(f.alpha, f.alpha_err)}, "
+                     f"β = {_pm(f.beta, f.beta_err, 3)} | {used} | {chi} |")
+    return "\n".join(lines)
+
+
+def fit_step(steps, train_risk, t_escape: float, frac: float = 0.1) -> float:
+    """The step the network has fitted its training set before escaping: the first record where
+    the train risk is within ``frac`` of its drop from r(0) to r_pl (its lowest value before
+    ``t_escape``). NaN if the run never escaped."""
+    t, r = np.asarray(steps, float), np.asarray(train_risk, float)
+    before = np.isfinite(r) & (t < t_escape)
+    if not np.isfinite(t_escape) or before.sum() < 2:
+        return float("nan")
+    r_pl = np.min(r[before])
+    hit = before & (r <= r_pl + frac * (r[0] - r_pl))
+    return float(t[np.argmax(hit)])
+
+
+def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> list[dict]:
+    """Grokking plateaus: per (schedule, m, d, delta) with at least one escaped seed, the
+    seed-median escape step tau, fit step t_fit (``fit_step``), plateau length tau - t_fit, the
+    test risk on the plateau and after, and the predictor's median escape step (if present)."""
+    out = []
+    for ds in sweeps:
+        sch = schedule_of(ds)
+        tau = escape_steps(ds, level)
+        steps = ds["step"].values
+        keys = [k for k in ("target", "activation", "loss", "m", "d", "delta") if k in tau.dims]
+        for idx in np.ndindex(*[tau.sizes[k] for k in keys]):
+            sel = {k: tau[k].values[i] for k, i in zip(keys, idx, strict=True)}
+            t = tau.sel(sel).values
+            if not np.isfinite(t).any():
+                continue
+            runs = ds.sel(sel)
+            fit = np.array([fit_step(steps, runs["train_risk"].isel(seed=s).values, t[s])
+                            for s in range(t.size)])
+            ok = np.isfinite(t) & np.isfinite(fit)
+            test = runs["test_risk"].values
+            i_fit = [int(np.searchsorted(steps, f)) if np.isfinite(f) else -1 for f in fit]
+            plateau_test = [test[s, i] for s, i in enumerate(i_fit) if i >= 0]
+            row = {"schedule": sch, **{k: (v.item() if hasattr(v, "item") else v)
+                                       for k, v in sel.items()},
+                   "escaped": int(np.isfinite(t).sum()), "seeds": int(t.size),
+                   "tau_median": float(median_escape(t[None])[0]),
+                   "fit_median": float(np.median(fit[ok])) if ok.any() else float("nan"),
+                   "plateau_median": float(np.median((t - fit)[ok])) if ok.any() else
+                   float("nan"),
+                   "test_plateau": float(np.median(plateau_test)) if plateau_test else
+                   float("nan"),
+                   "test_final": float(np.nanmedian(test[:, -1]))}
+            if "pred_escape_step" in runs:
+                row["pred_tau_median"] = float(median_escape(
+                    runs["pred_escape_step"].values[None])[0])
+            out.append(row)
+    return out

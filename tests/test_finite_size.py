@@ -1,0 +1,102 @@
+"""deltann.finite_size: the transition table, the log-d fit, plateaus, on synthetic sweeps."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from deltann.finite_size import (
+    LogFit,
+    fit_step,
+    late_rise,
+    plateau_rows,
+    rows_markdown,
+    transition_rows,
+)
+
+
+def _sweep(d, thresholds, schedule="first_layer", steps=1000, pred_shift=None):
+    """A sweep at one d whose seed s learns (final overlap 0.9, escape at step 100 (1 + delta
+    - thr)) iff delta >= thresholds[s]; below it the overlap stays at 0.1. pred_shift: the
+    predictor's per-seed thresholds are thresholds + pred_shift."""
+    deltas = np.array([2.0, 2.5, 3.0, 3.5, 4.0, 5.0])
+    t = np.unique(np.rint(np.geomspace(1, steps, 30))).astype(int)
+    t = np.concatenate([[0], t])
+    S = len(thresholds)
+    q = np.full((1, 1, 1, 1, 1, deltas.size, S, t.size), 0.1)
+    tr = np.ones_like(q)
+    te = np.ones_like(q)
+    pred = np.full((1, 1, 1, 1, 1, deltas.size, S), np.nan)
+    for i, x in enumerate(deltas):
+        for s, thr in enumerate(thresholds):
+            tr[..., i, s, :] = 0.2 + 0.8 * np.exp(-t / 10.0)
+            te[..., i, s, :] = 1.0
+            if x >= thr:
+                tau = 100 * (1 + x - thr)
+                q[..., i, s, :] = np.where(t >= tau, 0.9, 0.1)
+                te[..., i, s, :] = np.where(t >= tau, 0.3, 1.0)
+            if pred_shift is not None and x >= thr + pred_shift:
+                pred[..., i, s] = 100 * (1 + x - thr)
+    dims = ("target", "activation", "loss", "m", "d", "delta", "seed", "step")
+    coords = {"target": ["z2sat"], "activation": ["softplus"], "loss": ["square"], "m": [2],
+              "d": [d], "delta": deltas, "seed": np.arange(S), "step": t}
+    data = {"hard_overlap": (dims, q), "train_risk": (dims, tr), "test_risk": (dims, te),
+            "diverged": (dims[:-1], np.zeros(q.shape[:-1], np.int8))}
+    if pred_shift is not None:
+        data["pred_escape_step"] = (dims[:-1], pred)
+        data["pred_diverged"] = (dims[:-1], np.zeros(pred.shape, np.int8))
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs["config"] = json.dumps({"train": {"schedule": schedule, "steps": steps}})
+    return ds
+
+
+def test_log_fit_recovers_a_line_and_inverts_it():
+    d = np.array([200, 400, 800, 1600])
+    f = LogFit(d, 1.0 + 0.3 * np.log(d), np.full(4, 0.05))
+    assert f.alpha == pytest.approx(1.0) and f.beta == pytest.approx(0.3)
+    assert f.chi2_dof == pytest.approx(0.0, abs=1e-12)
+    dstar, factor = f.d_at(1.0 + 0.3 * np.log(5000.0))
+    assert dstar == pytest.approx(5000.0) and factor >= 1.0
+    assert np.isnan(LogFit([200], [3.0], [0.1]).alpha)  # one d: no fit
+    assert np.isnan(LogFit(d, 5.0 - 0.1 * np.log(d), np.full(4, 0.05)).d_at(6.0)[0])  # beta < 0
+
+
+def test_transition_rows_read_gd_and_predictor_thresholds():
+    rows = transition_rows([_sweep(200, [2.9, 3.1, 3.2, 3.4], pred_shift=0.0),
+                            _sweep(400, [3.4, 3.6, 3.7, 3.9], pred_shift=0.6)])
+    r200, r400 = rows
+    assert (r200["d"], r400["d"]) == (200, 400)
+    # seed means 0.1/0.1/0.3/0.7/0.9 over 2.5..4: crossing of 1/2 between 3 and 3.5
+    assert 3.0 < r200["delta_gd"] < 3.5 and 3.5 < r400["delta_gd"] < 4.0
+    assert r200["delta_pred"] == pytest.approx(r200["delta_gd"], abs=0.25)
+    assert r400["delta_pred"] > r400["delta_gd"] + 0.3  # the shifted predictor is later
+    assert r200["decision_agree"] == [24, 24] and r400["decision_agree"][0] < 24
+    assert r200["stuck_runs"] > 0 and r200["max_late_rise"] == pytest.approx(0.0)
+    # GD escape steps are read off a 31-point log grid (interpolated): a few per cent
+    assert np.nanmax(np.abs(np.array(r200["escape_ratio"]) - 1)) < 0.1
+    assert r200["delta_gd_err"] > 0
+    md = rows_markdown(rows)
+    assert "| first_layer | 2 | 200 |" in md and "fit δ_GD = α + β ln d" in md
+
+
+def test_late_rise_flags_a_run_still_moving():
+    ds = _sweep(200, [10.0])  # never learns
+    q = ds["hard_overlap"].values
+    q[..., 0, 0, -1] = 0.4  # delta = 2: rose in the last doubling of steps
+    rise = late_rise(ds)
+    assert float(rise.sel(delta=2.0).max()) == pytest.approx(0.3)
+    assert float(rise.sel(delta=3.0).max()) == pytest.approx(0.0)
+
+
+def test_fit_step_and_plateau_rows():
+    t = np.array([0, 1, 10, 20, 50, 100, 200, 400])
+    r = np.array([1.0, 0.9, 0.5, 0.25, 0.21, 0.2, 0.2, 0.05])
+    # drop to r_pl = 0.2 (before the escape at 300): within 10 % (<= 0.28) first at step 20
+    assert fit_step(t, r, 300.0) == 20.0
+    assert np.isnan(fit_step(t, r, float("nan")))
+    rows = plateau_rows([_sweep(200, [2.9, 3.1, 3.2, 3.4], pred_shift=0.0)])
+    top = [x for x in rows if x["delta"] == 5.0][0]
+    assert top["escaped"] == 4 and top["test_plateau"] == pytest.approx(1.0)
+    assert top["test_final"] == pytest.approx(0.3)
+    assert top["plateau_median"] == pytest.approx(top["tau_median"] - top["fit_median"], rel=0.2)
