@@ -98,6 +98,21 @@ CONFIG_CASES = [
      "experiments.ci_m1.d/delta/width/n_test: a GD run at d=3000000, delta=6, m=1, n_test=200 "
      "needs ~"),
     ("memory_cap", _set("max_memory_gb", 1e-3), "above max_memory_gb = 0.001"),
+    ("job_hours", _set("max_job_hours", 1e-3), "needs ~0.5 h (worst case), above max_job_hours"),
+    # finite-size, grokking, predictor
+    ("fs_no_checks", _set("figures.finite_size", {"kind": "finite_size"}),
+     "figures.finite_size.checks: a finite_size figure draws the sweeps listed here"),
+    ("fs_theory_off", _set("figures.finite_size", {"kind": "finite_size", "checks": ["ci"],
+                                                    "experiment": "ci_m1"}),
+     "but experiments.ci_m1.theory.enabled is false"),
+    ("grok_deltas", _set("figures.grokking", {"kind": "grokking", "checks": ["ci"],
+                                              "deltas": [6.0]}),
+     "figures.grokking.deltas: one delta per drawn d (2 over checks ['ci']), got 1"),
+    ("grok_select", _set("figures.grokking", {"kind": "grokking", "checks": ["ci", "ci_m1"],
+                                              "select": {"m": 2}}),
+     "figures.grokking.select.m: 2 is not a value of experiment 'ci_m1'; allowed values: [1]"),
+    ("stop_level", _set("experiments.ci.predictor", {"enabled": True, "stop_level": 2}),
+     "experiments.ci.predictor.stop_level: 2 is greater than the maximum of 1"),
 ]
 
 

@@ -91,8 +91,9 @@ def draw(data, cfg):
                     ax.axhline(lim.a, color=c, lw=1, alpha=0.7,
                                label=f"δ_NN(∞) = {lim.a:.2f} ± {lim.a_err:.2f}, m={m}")
         seeds = sorted({r["seeds"] for r in rows if r["schedule"] == sch})
-        steps = ", ".join(f"{r['steps']} (d={r['d']})" for r in
-                          {r["d"]: r for r in rows if r["schedule"] == sch}.values())
+        by_d = sorted({r["d"]: r["steps"] for r in rows if r["schedule"] == sch}.items())
+        steps = (f"{by_d[0][1]}" if len({v for _, v in by_d}) == 1 else
+                 ", ".join(f"{v} (d={d})" for d, v in by_d))
         ax.set_xscale("log")
         ax.set_xticks(dall, [str(v) for v in dall])
         ax.minorticks_off()
