@@ -46,6 +46,11 @@ def _sweep(d, thresholds, schedule="first_layer", steps=1000, pred_shift=None):
     if pred_shift is not None:
         data["pred_escape_step"] = (dims[:-1], pred)
         data["pred_diverged"] = (dims[:-1], np.zeros(pred.shape, np.int8))
+        # recorded predicted overlap: 0.9 once escaped, else 0.35 at its peak
+        po = np.where(np.isfinite(pred)[..., None], np.where(t >= np.nan_to_num(pred)[..., None],
+                                                             0.9, 0.1), 0.1)
+        po[..., t.size // 2] = np.maximum(po[..., t.size // 2], 0.35)
+        data["pred_overlap"] = (dims, po)
     ds = xr.Dataset(data, coords=coords)
     ds.attrs["config"] = json.dumps({"train": {"schedule": schedule, "steps": steps}})
     return ds
@@ -100,3 +105,17 @@ def test_fit_step_and_plateau_rows():
     assert top["escaped"] == 4 and top["test_plateau"] == pytest.approx(1.0)
     assert top["test_final"] == pytest.approx(0.3)
     assert top["plateau_median"] == pytest.approx(top["tau_median"] - top["fit_median"], rel=0.2)
+
+
+def test_predictor_level_is_a_sensitivity_reading():
+    """At 1/2 the step-exact pred_escape_step decides; at 0.3 the recorded peak (0.35 for every
+    run here) counts every run as escaped, so the predicted transition drops to the grid's
+    lowest delta."""
+    from deltann.finite_size import predicted_escaped
+
+    ds = _sweep(200, [2.9, 3.1, 3.2, 3.4], pred_shift=0.0)
+    half = predicted_escaped(ds)
+    assert (half == np.isfinite(ds["pred_escape_step"])).all()
+    assert (predicted_escaped(ds, 0.3) == 1).all()
+    rows = transition_rows([ds], pred_level=0.3)
+    assert rows[0]["delta_pred"] == 2.0

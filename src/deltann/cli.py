@@ -212,7 +212,7 @@ def _finite_size(args) -> int:
                     ("config",)) for f in args.files]
     if any(s is None for s in sweeps):
         return 2
-    rows = transition_rows(sweeps)
+    rows = transition_rows(sweeps, pred_level=args.pred_level)
     plateaus = plateau_rows(sweeps)
     if args.out:
         ds = rows_dataset(rows)
@@ -301,6 +301,9 @@ def main(argv=None) -> int:
     p.add_argument("files", nargs="+", metavar="SWEEP_NC")
     p.add_argument("--plateaus", action="store_true",
                    help="also the grokking plateaus per (schedule, m, d, delta)")
+    p.add_argument("--pred-level", type=_finite("--pred-level", 0.0, strict=True), default=0.5,
+                   help="predicted hard overlap that counts as an escape (sensitivity; other "
+                   "than 1/2 it is read off the recorded pred_overlap)")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)

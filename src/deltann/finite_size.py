@@ -26,7 +26,8 @@ import xarray as xr
 
 from .phases import ESCAPE_LEVEL, escape_steps, gd_threshold, gd_transitions, median_escape
 
-__all__ = ["LogFit", "schedule_of", "late_rise", "predicted_transitions", "transition_rows",
+__all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
+           "transition_rows",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows"]
 
 
@@ -54,12 +55,25 @@ def _err(sem: float, bracket) -> float:
     return float(np.hypot(sem, grid)) if (bracket or sem) else float("nan")
 
 
-def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL) -> list[dict]:
+def predicted_escaped(ds: xr.Dataset, pred_level: float = ESCAPE_LEVEL) -> xr.DataArray:
+    """1 where the predictor says a run escapes within its budget, 0 if not, NaN if the
+    projected run diverged: q_pred reaches ``pred_level`` (at 1/2: ``pred_escape_step`` is
+    finite, step-exact; at another level, a sensitivity reading: the largest recorded
+    ``pred_overlap`` reaches it)."""
+    if np.isclose(pred_level, ESCAPE_LEVEL):
+        esc = np.isfinite(ds["pred_escape_step"])
+    else:
+        esc = ds["pred_overlap"].max("step") >= pred_level
+    return esc.astype(float).where(~ds["pred_diverged"].astype(bool))
+
+
+def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
+                          pred_level: float = ESCAPE_LEVEL) -> list[dict]:
     """The predictor's transition per (target, activation, loss, m, d) of a sweep with
-    ``pred_escape_step``: the seed fraction predicted to escape within the budget crosses
-    ``level``; per-seed crossings and their sem; the fraction per delta."""
-    esc = np.isfinite(ds["pred_escape_step"]).astype(float).where(~ds["pred_diverged"]
-                                                                   .astype(bool))
+    ``pred_escape_step``: the seed fraction predicted to escape within the budget
+    (``predicted_escaped`` at ``pred_level``) crosses ``level``; per-seed crossings and their
+    sem; the fraction per delta."""
+    esc = predicted_escaped(ds, pred_level)
     x = ds["delta"].values
     keys = [k for k in ("target", "activation", "loss", "m", "d") if k in esc.dims]
     out = []
@@ -79,13 +93,16 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL) -> list[d
     return out
 
 
-def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> list[dict]:
-    """One row per (schedule, target, activation, loss, m, d) over all sweeps (module doc)."""
+def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
+                    pred_level: float = ESCAPE_LEVEL) -> list[dict]:
+    """One row per (schedule, target, activation, loss, m, d) over all sweeps (module doc);
+    ``pred_level``: the predicted overlap that counts as an escape (sensitivity; default 1/2)."""
     rows = []
     for ds in sweeps:
         sch, steps = schedule_of(ds), _budget(ds)
         pred = {(r["target"], r["activation"], r["loss"], r["m"], r["d"]): r
-                for r in predicted_transitions(ds, level)} if "pred_escape_step" in ds else {}
+                for r in predicted_transitions(ds, level, pred_level)} \
+            if "pred_escape_step" in ds else {}
         tau = escape_steps(ds, level)
         alive = ~ds["diverged"].astype(bool)
         rise = late_rise(ds)
@@ -118,7 +135,7 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -
                     ok, gd_m, 1.0), np.nan)]
                 # runs on which GD and the predictor agree whether the escape happened
                 gd_esc = (ds["hard_overlap"].sel(sel).isel(step=-1) >= level)
-                pr_esc = np.isfinite(ds["pred_escape_step"].sel(sel))
+                pr_esc = predicted_escaped(ds, pred_level).sel(sel) == 1
                 row["decision_agree"] = [int((gd_esc == pr_esc).sum()), int(gd_esc.size)]
             rows.append(row)
     return sorted(rows, key=lambda r: (r["schedule"], r["target"], r["activation"], r["loss"],
