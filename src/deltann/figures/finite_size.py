@@ -75,8 +75,12 @@ def draw(data, cfg):
                 yp = np.array([r["delta_pred"] for r in rs])
                 ep = np.array([r["delta_pred_err"] for r in rs])
                 okp = np.isfinite(yp)
-                ax.errorbar(d[okp] * 1.04, yp[okp], yerr=ep[okp], fmt=mk + "--", color=c,
-                            mfc="none", capsize=2, alpha=0.8, label=f"predictor, m={m}")
+                if okp.any():
+                    ax.errorbar(d[okp] * 1.04, yp[okp], yerr=ep[okp], fmt=mk + "--", color=c,
+                                mfc="none", capsize=2, alpha=0.8, label=f"predictor, m={m}")
+                if (~okp).any():
+                    ax.plot(d[~okp] * 1.04, hi[~okp], "^", color=c, ms=6, alpha=0.6,
+                            label=f"predictor, m={m}: none up to δ = {hi[~okp].min():g}")
             f = [v for k, v in fits.items() if k[0] == sch and k[4] == m]
             if f and f[0].n >= 2:
                 ax.plot(dgrid, f[0](dgrid), ":", color=c, lw=1.2,
@@ -84,12 +88,14 @@ def draw(data, cfg):
             if m in th:
                 td, ty, te, lim = th[m]
                 okt = np.isfinite(ty)
-                ax.errorbar(td[okt], ty[okt], yerr=te[okt], fmt="*", color=c, ms=9,
-                            capsize=2, label=f"δ_NN(d) theory, m={m}")
+                if okt.any():
+                    ax.errorbar(td[okt], ty[okt], yerr=te[okt], fmt="*", color=c, ms=9,
+                                capsize=2, label=f"δ_NN(d) theory, m={m}")
                 if lim is not None and np.isfinite(lim.a):
                     ax.axhspan(lim.a - lim.a_err, lim.a + lim.a_err, color=c, alpha=0.12)
                     ax.axhline(lim.a, color=c, lw=1, alpha=0.7,
-                               label=f"δ_NN(∞) = {lim.a:.2f} ± {lim.a_err:.2f}, m={m}")
+                               label=f"δ_NN(∞) = {lim.a:.2f} ± {lim.a_err:.2f}, m={m} "
+                                     f"(d = {', '.join(str(int(v)) for v in lim.d)})")
         seeds = sorted({r["seeds"] for r in rows if r["schedule"] == sch})
         by_d = sorted({r["d"]: r["steps"] for r in rows if r["schedule"] == sch}.items())
         steps = (f"{by_d[0][1]}" if len({v for _, v in by_d}) == 1 else
