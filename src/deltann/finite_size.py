@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .phases import ESCAPE_LEVEL, escape_steps, gd_threshold, gd_transitions, median_escape
+from .phases import ESCAPE_LEVEL, escape_steps, gd_transitions, median_escape, seed_crossings
 
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows",
@@ -80,14 +80,9 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
     for idx in np.ndindex(*[esc.sizes[k] for k in keys]):
         sel = {k: esc[k].values[i] for k, i in zip(keys, idx, strict=True)}
         v = esc.sel(sel)
-        frac = v.mean("seed").values
-        above = np.nonzero(frac >= level)[0]
-        i = int(above[0]) if above.size else -1
-        per_seed = [gd_threshold(x, v.isel(seed=s).values, level) for s in range(v.sizes["seed"])]
-        fin = np.array([p for p in per_seed if np.isfinite(p)])
-        sem = float(fin.std(ddof=1) / np.sqrt(fin.size)) if fin.size > 1 else float("nan")
+        frac, dpred, i, _, sem = seed_crossings(x, v, level)
         out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
-                    "delta_pred": gd_threshold(x, frac, level),
+                    "delta_pred": dpred,
                     "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
                     "fraction": [float(f) for f in frac], "seed_sem": sem})
     return out

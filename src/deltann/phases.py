@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["ESCAPE_LEVEL", "escape_step", "escape_steps", "gd_threshold", "gd_transitions",
-           "plateau_step", "plateau_steps"]
+           "plateau_step", "plateau_steps", "seed_crossings"]
 
 ESCAPE_LEVEL = 0.5
 
@@ -74,6 +74,19 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
     return crossing(deltas, np.asarray(final_overlap, float) - level)
 
 
+def seed_crossings(x, v, level: float = ESCAPE_LEVEL):
+    """Crossings of ``level`` by a (delta, seed) DataArray ``v`` on the grid ``x``: the seed
+    mean, its crossing, the index of the first grid point at or above level (-1: none), each
+    seed's own crossing and the standard error of the finite ones (NaN if fewer than two)."""
+    mean = v.mean("seed").values
+    above = np.nonzero(mean >= level)[0]
+    i = int(above[0]) if above.size else -1
+    per_seed = [gd_threshold(x, v.isel(seed=s).values, level) for s in range(v.sizes["seed"])]
+    fin = np.array([p for p in per_seed if np.isfinite(p)])
+    sem = float(fin.std(ddof=1) / np.sqrt(fin.size)) if fin.size > 1 else float("nan")
+    return mean, gd_threshold(x, mean, level), i, per_seed, sem
+
+
 def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
     """GD's transition of a sweep, one dict per (target, activation, loss, m, d): ``delta_gd``
     where the seed-mean final hard overlap crosses ``level`` (log-linear), its grid bracket, the
@@ -89,13 +102,7 @@ def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
     for idx in np.ndindex(*[q.sizes[k] for k in keys]):
         sel = {k: q[k].values[i] for k, i in zip(keys, idx, strict=True)}
         v = q.sel(sel)
-        mean = v.mean("seed").values
-        dgd = gd_threshold(x, mean, level)
-        above = np.nonzero(mean >= level)[0]
-        i = int(above[0]) if above.size else -1
-        per_seed = [gd_threshold(x, v.isel(seed=s).values, level) for s in range(v.sizes["seed"])]
-        fin = np.array([p for p in per_seed if np.isfinite(p)])
-        sem = float(fin.std(ddof=1) / np.sqrt(fin.size)) if fin.size > 1 else float("nan")
+        mean, dgd, i, per_seed, sem = seed_crossings(x, v, level)
         out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
                     "delta_gd": dgd,
                     "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
