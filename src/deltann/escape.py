@@ -38,7 +38,7 @@ from .io import provenance_attrs
 from .losses import Loss, get_loss
 from .model import Params, hvp
 from .phases import ESCAPE_LEVEL
-from .pipeline import VAR_ATTRS, init_seed, make_data, run_attrs, train_config
+from .pipeline import VAR_ATTRS, init_seed, make_data, run_attrs, run_entropy, train_config
 from .sweep import Point, run_id
 from .targets import get_target
 from .train import TrainConfig, init_params, record_steps, train
@@ -182,10 +182,8 @@ def escape_run(config_slice: Mapping, p: Point) -> xr.Dataset:
         coords={"step": pr.steps})
     for v, (ln, u) in {**PRED_ATTRS, "step": VAR_ATTRS["step"]}.items():
         ds[v].attrs.update(long_name=ln, units=u)
-    ent = {"data": data.entropy, "init": ss_init.entropy}
-    ds.attrs.update(provenance_attrs(
-        f"deltann escape prediction {run_id(p)}", dict(config_slice),
-        f"data={' '.join(map(str, ent['data']))}; init={' '.join(map(str, ent['init']))}",
-        "deltann.escape.escape_run"))
+    ds.attrs.update(provenance_attrs(f"deltann escape prediction {run_id(p)}",
+                                     dict(config_slice), run_entropy(data, ss_init),
+                                     "deltann.escape.escape_run"))
     ds.attrs.update(run_attrs(name, p))
     return ds

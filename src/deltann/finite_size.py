@@ -24,7 +24,16 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from .phases import ESCAPE_LEVEL, escape_steps, gd_transitions, median_escape, seed_crossings
+from .phases import (
+    CELL_DIMS,
+    ESCAPE_LEVEL,
+    cells,
+    escape_steps,
+    gd_transitions,
+    median_escape,
+    seed_crossings,
+)
+from .theory.limit import wls
 
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows",
@@ -75,14 +84,10 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
     sem; the fraction per delta."""
     esc = predicted_escaped(ds, pred_level)
     x = ds["delta"].values
-    keys = [k for k in ("target", "activation", "loss", "m", "d") if k in esc.dims]
     out = []
-    for idx in np.ndindex(*[esc.sizes[k] for k in keys]):
-        sel = {k: esc[k].values[i] for k, i in zip(keys, idx, strict=True)}
-        v = esc.sel(sel)
+    for sel, v in cells(esc):
         frac, dpred, i, _, sem = seed_crossings(x, v, level)
-        out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
-                    "delta_pred": dpred,
+        out.append({**sel, "delta_pred": dpred,
                     "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
                     "fraction": [float(f) for f in frac], "seed_sem": sem})
     return out
@@ -150,15 +155,8 @@ class LogFit:
         self.cov = np.full((2, 2), np.nan)
         if self.n < 2:
             return
-        A = np.column_stack([np.ones(self.n), np.log(self.d)])
-        w = 1.0 / e[ok] ** 2
-        cov = np.linalg.inv(A.T @ (A * w[:, None]))
-        coef = cov @ (A.T @ (w * y[ok]))
-        dof = self.n - 2
-        chi2 = float(np.sum(w * (y[ok] - A @ coef) ** 2))
-        self.chi2_dof = chi2 / dof if dof > 0 else float("nan")
-        if dof > 0 and self.chi2_dof > 1:
-            cov = cov * self.chi2_dof
+        coef, cov, self.chi2_dof = wls(np.column_stack([np.ones(self.n), np.log(self.d)]),
+                                       y[ok], e[ok])
         self.alpha, self.beta = (float(c) for c in coef)
         self.alpha_err, self.beta_err = (float(v) for v in np.sqrt(np.diag(cov)))
         self.cov = cov
@@ -277,10 +275,8 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
         sch = schedule_of(ds)
         tau = escape_steps(ds, level)
         steps = ds["step"].values
-        keys = [k for k in ("target", "activation", "loss", "m", "d", "delta") if k in tau.dims]
-        for idx in np.ndindex(*[tau.sizes[k] for k in keys]):
-            sel = {k: tau[k].values[i] for k, i in zip(keys, idx, strict=True)}
-            t = tau.sel(sel).values
+        for sel, ts in cells(tau, (*CELL_DIMS, "delta")):
+            t = ts.values
             if not np.isfinite(t).any():
                 continue
             runs = ds.sel(sel)
@@ -290,8 +286,7 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
             test = runs["test_risk"].values
             i_fit = [int(np.searchsorted(steps, f)) if np.isfinite(f) else -1 for f in fit]
             plateau_test = [test[s, i] for s, i in enumerate(i_fit) if i >= 0]
-            row = {"schedule": sch, **{k: (v.item() if hasattr(v, "item") else v)
-                                       for k, v in sel.items()},
+            row = {"schedule": sch, **sel,
                    "escaped": int(np.isfinite(t).sum()), "seeds": int(t.size),
                    "tau_median": float(median_escape(t[None])[0]),
                    "fit_median": float(np.median(fit[ok])) if ok.any() else float("nan"),

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ESCAPE_LEVEL", "escape_step", "escape_steps", "gd_threshold", "gd_transitions",
-           "plateau_step", "plateau_steps", "seed_crossings"]
+__all__ = ["CELL_DIMS", "ESCAPE_LEVEL", "cells", "escape_step", "escape_steps", "gd_threshold",
+           "gd_transitions", "plateau_step", "plateau_steps", "seed_crossings"]
 
 ESCAPE_LEVEL = 0.5
 
@@ -74,6 +74,19 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
     return crossing(deltas, np.asarray(final_overlap, float) - level)
 
 
+#: the dimensions of a sweep that label one transition (the rest: delta, seed, step)
+CELL_DIMS = ("target", "activation", "loss", "m", "d")
+
+
+def cells(da, dims=CELL_DIMS):
+    """(labels, sub-array) for every combination of the ``dims`` that ``da`` has, labels as
+    Python scalars (the rows of ``gd_transitions`` and ``deltann.finite_size``)."""
+    keys = [k for k in dims if k in da.dims]
+    for idx in np.ndindex(*[da.sizes[k] for k in keys]):
+        sel = {k: da[k].values[i] for k, i in zip(keys, idx, strict=True)}
+        yield {k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()}, da.sel(sel)
+
+
 def seed_crossings(x, v, level: float = ESCAPE_LEVEL):
     """Crossings of ``level`` by a (delta, seed) DataArray ``v`` on the grid ``x``: the seed
     mean, its crossing, the index of the first grid point at or above level (-1: none), each
@@ -98,13 +111,9 @@ def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
     q = last_finite(ds["hard_overlap"]).where(~ds["diverged"].astype(bool))
     x = ds["delta"].values
     out = []
-    keys = [k for k in ("target", "activation", "loss", "m", "d") if k in q.dims]
-    for idx in np.ndindex(*[q.sizes[k] for k in keys]):
-        sel = {k: q[k].values[i] for k, i in zip(keys, idx, strict=True)}
-        v = q.sel(sel)
+    for sel, v in cells(q):
         mean, dgd, i, per_seed, sem = seed_crossings(x, v, level)
-        out.append({**{k: (v.item() if hasattr(v, "item") else v) for k, v in sel.items()},
-                    "delta_gd": dgd,
+        out.append({**sel, "delta_gd": dgd,
                     "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
                     "below_grid": i == 0,  # already >= level at the lowest delta
                     # crosses back below level after the first crossing (seed noise, or runs

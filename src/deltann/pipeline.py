@@ -25,7 +25,7 @@ from .targets import get_target, target_mean
 from .train import TrainConfig, subspace_overlap, train
 
 __all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
-           "aggregate", "run_attrs", "VAR_ATTRS", "TIMING_VARS"]
+           "aggregate", "run_attrs", "run_entropy", "VAR_ATTRS", "TIMING_VARS"]
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +120,12 @@ def train_config(exp: Mapping) -> TrainConfig:
     return TrainConfig(**t, snapshot_steps=tuple(sorted(set(steps))))
 
 
+def run_entropy(data: Dataset, ss_init: np.random.SeedSequence) -> str:
+    """The seed entropies of one run (its provenance): 'data=...; init=...'."""
+    return (f"data={' '.join(map(str, data.entropy))}; "
+            f"init={' '.join(map(str, ss_init.entropy))}")
+
+
 def run_attrs(name: str, p: Point) -> dict:
     return {"experiment": name, "run_id": run_id(p), **{k: v for k, v in p.as_dict().items()},
             "n_samples": p.n}
@@ -163,11 +169,8 @@ def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
         coords={"step": res.steps, "neuron": np.arange(p.m), "latent": np.arange(target.k),
                 "latent_kind": ("latent", kind), "snap": snaps},
     )
-    ent = {"data": data.entropy, "init": ss_init.entropy}
-    ds.attrs.update(provenance_attrs(
-        f"deltann GD run {run_id(p)}", dict(config_slice),
-        f"data={' '.join(map(str, ent['data']))}; init={' '.join(map(str, ent['init']))}",
-        "deltann.pipeline.train_run"))
+    ds.attrs.update(provenance_attrs(f"deltann GD run {run_id(p)}", dict(config_slice),
+                                     run_entropy(data, ss_init), "deltann.pipeline.train_run"))
     ds.attrs.update(run_attrs(name, p))
     return _label(ds)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from .sweep import Point
 
 __all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min",
-           "second_phase_minutes", "second_phase_runtime_min", "point_steps"]
+           "second_phase_minutes", "second_phase_runtime_min", "point_steps", "scan_deltas"]
 
 _BASE_MB = 400  # interpreter + numpy/scipy/xarray
 
@@ -36,6 +36,16 @@ def hessian_runtime_min(p: Point, n_snapshots: int) -> int:
     md = p.m * p.d
     flops = n_snapshots * (2.0 * p.n * md * md + 10.0 * md**3)
     return int(10 + flops / 1e9 / 60)
+
+
+def scan_deltas(cfg) -> list[float]:
+    """The deltas one estimator seed may evaluate, for costing: the log grid of ``n_grid``
+    points over ``delta_range`` plus ``refine`` bisections at the grid's middle delta."""
+    import numpy as np
+
+    lo, hi = (float(v) for v in cfg["delta_range"])
+    grid = np.geomspace(lo, hi, int(cfg["n_grid"]))
+    return [*map(float, grid), *[float(np.median(grid))] * int(cfg["refine"])]
 
 
 def point_steps(cfg) -> int:

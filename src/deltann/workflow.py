@@ -213,8 +213,6 @@ class Layout:
         scans per d and seed (each grid point at its own n, the bisections at the grid's
         middle delta), every point at its whole budget; of one part (``theory_parts``) when
         given. 30 min added."""
-        import numpy as np
-
         from .theory.curves import Part
 
         e = self.exp_slice(exp)
@@ -226,9 +224,7 @@ class Layout:
                or i in p.curves]
         curves = [(m, d, n_samples(d, dl)) for m in e["width"] for d in ds_
                   for dl in dls] * n_seeds * len(e["target"])
-        lo, hi = (float(v) for v in tc["delta_range"])
-        grid = np.geomspace(lo, hi, int(tc["n_grid"]))
-        deltas = [*grid, *[float(np.median(grid))] * int(tc["refine"])]
+        deltas = resources.scan_deltas(tc)
         scans = [(m, d, n_samples(d, x)) for m in e["width"] for d in ds_
                  for x in deltas] * n_seeds * len(e["target"]) if p is None or p.scan else []
         steps = resources.point_steps(tc)
@@ -248,16 +244,13 @@ class Layout:
         """Worst-case minutes of a cell's (or part's) seeds: per seed the delta grid (each
         point at its own n) plus ``refine`` bisections (at the grid's middle delta), every
         point at its whole budget, no floor."""
-        import numpy as np
 
         from .theory.table import parse_cell, parse_part
 
         c = self.threshold_cell_slice(target, cell)
         base, ids = parse_part(cell)
         m, d = parse_cell(base)[2], int(c["d"])
-        lo, hi = (float(v) for v in c["delta_range"])
-        grid = np.geomspace(lo, hi, int(c["n_grid"]))
-        deltas = [*grid, *[float(np.median(grid))] * int(c["refine"])]
+        deltas = resources.scan_deltas(c)
         n_seeds = len(ids) if ids is not None else int(c["seeds"])
         pts = [(m, d, n_samples(d, x)) for x in deltas] * n_seeds
         return resources.second_phase_minutes(pts, resources.point_steps(c), 1, dense=False)

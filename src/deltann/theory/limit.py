@@ -24,7 +24,7 @@ import xarray as xr
 
 from .table import point_key
 
-__all__ = ["LimitFit", "fit_limit", "cell_status", "limit_table", "limit_markdown"]
+__all__ = ["LimitFit", "fit_limit", "cell_status", "limit_table", "limit_markdown", "wls"]
 
 # reason prefixes of thresholds.nc files written before delta_nn_status existed
 _REASON_STATUS = (("no negative theta-outlier", "none"), ("no converged", "unconverged"),
@@ -47,7 +47,7 @@ class LimitFit:
     const_chi2_dof: float = float("nan")
 
 
-def _wls(A: np.ndarray, y: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def wls(A: np.ndarray, y: np.ndarray, err: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted least squares: coefficients, their covariance (Birge-inflated), chi2/dof."""
     w = 1.0 / err**2
     cov = np.linalg.inv(A.T @ (A * w[:, None]))
@@ -70,10 +70,10 @@ def fit_limit(d, values, errs) -> LimitFit:
     out = LimitFit([int(v) for v in d])
     if len(y) == 0:
         return out
-    c, cc, r0 = _wls(np.ones((len(y), 1)), y, e)
+    c, cc, r0 = wls(np.ones((len(y), 1)), y, e)
     out.const, out.const_err, out.const_chi2_dof = float(c[0]), float(np.sqrt(cc[0, 0])), r0
     if len(y) >= 2 and len(set(d.tolist())) >= 2:
-        coef, cov, r = _wls(np.column_stack([np.ones_like(d), d**-0.5]), y, e)
+        coef, cov, r = wls(np.column_stack([np.ones_like(d), d**-0.5]), y, e)
         out.a, out.b = float(coef[0]), float(coef[1])
         out.a_err, out.b_err = float(np.sqrt(cov[0, 0])), float(np.sqrt(cov[1, 1]))
         out.chi2_dof = r
