@@ -83,7 +83,15 @@ BAD_CONFIGS = [
      r"'overlap_vs_delta'"),
     # unknown keys (with a spelling hint)
     (_minimal(trian={}), r"experiments\.e: unknown key\(s\) \['trian'\] \('trian' -> did "
-                         r"you mean 'train'\?\); allowed keys: \['activation'"),
+                         r"you mean 'train'\?\); allowed keys: \['a_init', 'activation'"),
+    # the initialisation moved from train to the experiment's sweep axes
+    (_minimal(train={"init_scale": 0.5}), r"experiments\.e\.train: unknown key\(s\) "
+                                          r"\['init_scale'\] \('init_scale' is now a sweep axis"),
+    (_minimal(init_scale=[1, 1.0000001]), r"experiments\.e\.init_scale: 1 and 1\.0000001 give "
+                                          r"the same run id 'i1'"),
+    (_minimal(init_scale=[0.5, 1], trajectory={"enabled": True}),
+     r"experiments\.e\.init_scale: \[0\.5, 1\] has several values, but trajectory\.enabled"),
+    (_minimal(a_init=0.5), r"experiments\.e\.a_init: 0\.5 is not of type 'array'"),
     ({"base_sed": 1, "experiments": {"e": {}}}, r"<top level>: unknown key\(s\) \['base_sed'\]"
                                                 r".*allowed keys: \['base_seed'"),
     (_minimal(train={"learning_rate": 0.1}), r"experiments\.e\.train: unknown key\(s\) "

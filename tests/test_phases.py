@@ -102,41 +102,56 @@ def test_one_at_a_time_design_varies_one_factor():
 
 def test_cells_cover_the_design_and_assemble_into_the_table(tmp_path):
     """One-cell tables (the workflow's jobs) assemble into the table of the whole design."""
-    from deltann.theory.table import assemble_table, cell_slice, parse_cell, table_cells
+    from deltann.theory.table import (
+        assemble_table,
+        cell_slice,
+        parse_cell,
+        parse_key,
+        point_key,
+        table_cells,
+    )
 
     cfg = {"target": ["a", "b"], "activation": ["softplus", "tanh"], "loss": ["square"],
-           "width": [2, 1, 4], "schedule": ["first_layer"], "design": "one_at_a_time",
-           "delta_range": [1.0, 16.0], "d": 20, "base_seed": 1}
+           "width": [2, 1, 4], "schedule": ["first_layer"], "init_scale": [1.0, 0.5],
+           "design": "one_at_a_time", "delta_range": [1.0, 16.0], "d": 20, "base_seed": 1}
     cells = table_cells(cfg, "a")
     assert cells == ["softplus__square__m2__first_layer", "tanh__square__m2__first_layer",
-                     "softplus__square__m1__first_layer", "softplus__square__m4__first_layer"]
-    assert parse_cell(cells[2]) == ("softplus", "square", 1, "first_layer")
+                     "softplus__square__m1__first_layer", "softplus__square__m4__first_layer",
+                     "softplus__square__m2__first_layer__i0.5"]
+    assert parse_cell(cells[2]) == ("softplus", "square", 1, "first_layer", 1.0, 1.0)
+    assert parse_cell(cells[4]) == ("softplus", "square", 2, "first_layer", 0.5, 1.0)
+    assert cell_slice(cfg, "a", cells[4])["init_scale"] == [0.5]
 
     def part(t, cell, v):
         c = cell_slice(cfg, t, cell)
-        a, lo, m, sch = parse_cell(cell)
-        coords = {"target": [t], "activation": [a], "loss": [lo], "m": [m], "schedule": [sch]}
-        shape = (1, 1, 1, 1, 1)
+        a, lo, m, sch, isc, ain = parse_cell(cell)
+        coords = {"target": [t], "activation": [a], "loss": [lo], "m": [m], "schedule": [sch],
+                  "init_scale": [isc], "a_init": [ain]}
+        shape = (1,) * 7
         ds = xr.Dataset({"delta_nn": (tuple(coords), np.full(shape, v)),
                          "delta_nn_err": (tuple(coords), np.full(shape, 0.1)),
                          "delta_nn_converged": (tuple(coords), np.full(shape, 1.0)),
                          "delta_nn_status": (tuple(coords), np.full(shape, "value")),
                          "delta_alg": ("target", [0.5])}, coords=coords)
-        ds.attrs.update(reasons=json.dumps({f"{t}/{a}/{lo}/m={m}/{sch}": "mean of"}),
+        ds.attrs.update(reasons=json.dumps({point_key(t, a, lo, m, sch, isc, ain): "mean of"}),
                         design=c["design"], max_delta=16.0, d=20, seed_entropy="x")
         return ds
 
     parts = [part(t, c, 3.0 + k) for t in ("b", "a") for k, c in enumerate(table_cells(cfg, t))]
     ds = assemble_table(parts, cfg)
     assert list(ds["target"].values) == ["a", "b"] and list(ds["m"].values) == [2, 1, 4]
-    v = ds["delta_nn"].sel(target="a", loss="square", schedule="first_layer")
-    assert float(v.sel(activation="tanh", m=2)) == 4.0
-    assert float(v.sel(activation="softplus", m=4)) == 6.0
-    assert np.isnan(float(v.sel(activation="tanh", m=4)))  # not in the one_at_a_time design
-    st = ds["delta_nn_status"].sel(target="a", loss="square", schedule="first_layer")
-    assert st.sel(activation="tanh", m=4).item() == "not_computed"
+    v = ds["delta_nn"].sel(target="a", loss="square", schedule="first_layer", a_init=1.0)
+    assert float(v.sel(activation="tanh", m=2, init_scale=1.0)) == 4.0
+    assert float(v.sel(activation="softplus", m=4, init_scale=1.0)) == 6.0
+    assert float(v.sel(activation="softplus", m=2, init_scale=0.5)) == 7.0
+    assert np.isnan(float(v.sel(activation="tanh", m=4, init_scale=1.0)))  # not in the design
+    st = ds["delta_nn_status"].sel(target="a", loss="square", schedule="first_layer", a_init=1.0)
+    assert st.sel(activation="tanh", m=4, init_scale=1.0).item() == "not_computed"
     reasons = json.loads(ds.attrs["reasons"])
     assert reasons["a/tanh/square/m=4/first_layer"].startswith("not computed")
+    assert reasons["a/tanh/square/m=4/first_layer/i=0.5"].startswith("not computed")
+    assert parse_key("a/tanh/square/m=4/first_layer/i=0.5") == (
+        "a", "tanh", "square", 4, "first_layer", 0.5, 1.0)
     assert ds["delta_nn"].attrs["long_name"].startswith("delta_NN")
     # written and read back like the workflow's thresholds.nc (mixed str kinds once failed here)
     from deltann.io import write_netcdf
@@ -145,7 +160,8 @@ def test_cells_cover_the_design_and_assemble_into_the_table(tmp_path):
                     Conventions="CF-1.8", title="t", created="t")
     out = xr.load_dataset(write_netcdf(ds, tmp_path / "thresholds.nc"))
     assert out["delta_nn_status"].sel(target="a", activation="tanh", m=4, loss="square",
-                                      schedule="first_layer").item() == "not_computed"
+                                      schedule="first_layer", init_scale=1.0,
+                                      a_init=1.0).item() == "not_computed"
 
 
 def test_architecture_figure_marks_missing_thresholds(tmp_path):

@@ -20,7 +20,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snake
 
 pytestmark = pytest.mark.slow
 FIGURES = ("phase_diagram", "overlap_vs_delta", "dynamics", "spectrum", "bbp", "architecture",
-           "escape_time", "trajectory", "finite_size", "grokking")
+           "escape_time", "trajectory", "finite_size", "grokking", "initialisation")
 
 
 def _smk(cwd, *args):
@@ -58,7 +58,14 @@ def test_run_files_sweep_and_figures_exist(run_dir):
     res = run_dir / "results_ci"
     assert len(list((res / "ci" / "train").glob("*.nc"))) == 8  # 2 d x 2 deltas x 2 seeds
     assert len(list((res / "ci" / "hessian").glob("*.nc"))) == 8
-    assert len(list((res / "ci_m1" / "train").glob("*.nc"))) == 2
+    # 2 deltas x a_init 1, 2: the non-default initialisation named in the run id
+    assert sorted(p.name for p in (res / "ci_m1" / "train").glob("*delta6*.nc")) == [
+        "z2sat__softplus__square__m1__d20__delta6__s0.nc",
+        "z2sat__softplus__square__m1__d20__delta6__s0__a2.nc"]
+    assert len(list((res / "ci_m1" / "train").glob("*.nc"))) == 4
+    m1 = xr.load_dataset(res / "ci_m1" / "sweep.nc")
+    assert list(m1["a_init"].values) == [1.0, 2.0] and m1["a"].dims[-2:] == ("step", "neuron")
+    np.testing.assert_allclose(m1["a"].isel(step=0).squeeze().values, [[1.0, 2.0]] * 2)
     assert not (res / "ci_m1" / "hessian").exists()  # hessian.steps: []
     assert len(list((res / "ci" / "escape").glob("*.nc"))) == 8  # predictor.enabled
     assert not (res / "ci_m1" / "escape").exists()
@@ -117,11 +124,17 @@ def test_thresholds_nc_joins_the_targets(run_dir):
                    (res / "thresholds").rglob("*.nc"))  # one job per cell of the design
     assert cells == ["z2/softplus__square__m1__first_layer.nc",
                      "z2/softplus__square__m2__first_layer.nc",
+                     "z2/softplus__square__m2__first_layer__a2.nc",
                      "z2sat/softplus__square__m1__first_layer.nc",
-                     "z2sat/softplus__square__m2__first_layer.nc"]
+                     "z2sat/softplus__square__m2__first_layer.nc",
+                     "z2sat/softplus__square__m2__first_layer__a2.nc"]
     ds = xr.load_dataset(res / "thresholds.nc")
     assert list(ds["target"].values) == ["z2sat", "z2"] and list(ds["m"].values) == [2, 1]
+    assert list(ds["a_init"].values) == [1.0, 2.0] and list(ds["init_scale"].values) == [1.0]
     assert ds.attrs["design"] == "one_at_a_time"
+    assert ds["delta_nn_status"].sel(target="z2sat", m=1, a_init=2.0).item() == "not_computed"
+    assert ds["delta_nn_status"].sel(target="z2sat", m=2, a_init=2.0).item() != "not_computed"
+    ds = ds.sel(a_init=1.0, init_scale=1.0)
     dnn = ds["delta_nn"].squeeze(("activation", "loss", "schedule"))
     assert np.isfinite(dnn.sel(target="z2sat", m=2))
     assert ds["delta_nn_converged"].sel(target="z2sat", m=2).item() == 1
@@ -146,7 +159,7 @@ def test_one_delta_nn_through_theory_thresholds_and_cli(run_dir):
     the same delta_NN and error (one function, same defaults), to rounding."""
     res = run_dir / "results_ci"
     th = xr.load_dataset(res / "ci" / "theory.nc").squeeze()
-    tab = xr.load_dataset(res / "thresholds.nc").squeeze()
+    tab = xr.load_dataset(res / "thresholds.nc").sel(a_init=1.0).squeeze()
     out = subprocess.run(
         [sys.executable, "-m", "deltann.cli", "threshold", "--target", "z2sat", "--width", "2",
          "--schedule", "first_layer", "--d", "20", "--seeds", "2", "--deltas", "1,16",
@@ -242,5 +255,5 @@ def test_report_with_captions(run_dir):
     assert "drawn at d = 20" in html and "seed 0" in html  # the d and seed drawn, not the list
     for text in ("GD steps at lr", "BBP curve", "Phase diagram", "Escape time",
                  "projected-GD steps", "Shaded phases", "GD checks", "escape predictor",
-                 "Grokking: for each d"):
+                 "Grokking: for each d", "The initialisation: GD's transition"):
         assert text in html, text

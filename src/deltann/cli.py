@@ -123,9 +123,10 @@ def _threshold(args) -> int:
     from .theory.threshold import delta_nn
 
     point = PointConfig(schedule=args.schedule, lr=args.lr, method=args.method,
-                        budget=args.budget)
+                        budget=args.budget, init_scale=args.init_scale, a_init=args.a_init)
     print(f"delta_NN of {args.target}/{args.activation}/{args.loss} m={args.width} "
-          f"{args.schedule} at d={args.d}, {args.seeds} seed(s) (docs/theory.md section 7)",
+          f"{args.schedule} init_scale={args.init_scale:g} a_init={args.a_init:g} at d={args.d}, "
+          f"{args.seeds} seed(s) (docs/theory.md section 7)",
           file=sys.stderr, flush=True)
     res = delta_nn(args.target, args.activation, args.loss, args.width, d=args.d, point=point,
                    seeds=args.seeds, delta_range=args.deltas, n_grid=args.n_grid,
@@ -261,6 +262,10 @@ def main(argv=None) -> int:
     p.add_argument("--loss", default="square", choices=list(LOSSES))
     p.add_argument("--width", type=_positive_int("--width"), default=2, help="hidden units m")
     p.add_argument("--schedule", default="both", choices=list(SCHEDULES))
+    p.add_argument("--init-scale", type=_finite("--init-scale", 0.0, strict=True),
+                   default=PC.init_scale, help="first-layer init: W0 ~ N(0, s^2/d)")
+    p.add_argument("--a-init", type=_finite("--a-init"), default=PC.a_init,
+                   help="second-layer init: a0 = a_init/m")
     p.add_argument("--noise", type=_finite("--noise", 0.0), default=0.0, help="label noise sd")
     p.add_argument("--d", type=_positive_int("--d"), default=D["d"],
                    help="dimension of the second-phase points")

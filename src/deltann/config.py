@@ -81,6 +81,10 @@ def _allowed(schema: dict) -> str:
     return text
 
 
+# keys that moved out of experiments.<name>.train
+_MOVED = ("init_scale", "a_init")
+
+
 def _message(err: jsonschema.ValidationError) -> str:
     """One line per violation: the dotted key, what is wrong, and what is allowed."""
     key = _where(err)
@@ -96,8 +100,11 @@ def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
+        moved = [k for k in extra if k in _MOVED and key.endswith(".train")]
         hints = [f"{k!r} -> did you mean {m[0]!r}?" for k in extra
-                 if (m := difflib.get_close_matches(str(k), allowed, n=1))]
+                 if k not in moved and (m := difflib.get_close_matches(str(k), allowed, n=1))]
+        hints += [f"{k!r} is now a sweep axis of the experiment ({k}: [values] next to width)"
+                  for k in moved]
         hint = f" ({'; '.join(hints)})" if hints else ""
         return f"{key}: unknown key(s) {extra}{hint}; allowed keys: {allowed}"
     if err.validator == "uniqueItems":
@@ -162,13 +169,20 @@ def _semantic_errors(cfg: dict):
                 yield (f"{where}: {grid} is not strictly increasing; allowed: an increasing "
                        f"list, e.g. {sorted(set(grid))}")
         yield from _same_n(name, exp)
-        tags: dict[str, float] = {}
-        for v in exp["delta"]:
-            tag = f"{float(v):g}"
-            if tag in tags:
-                yield (f"experiments.{name}.delta: {tags[tag]!r} and {v!r} give the same run id "
-                       f"'delta{tag}'; allowed: values distinct in 6 significant digits")
-            tags[tag] = v
+        for key, prefix in (("delta", "delta"), ("init_scale", "i"), ("a_init", "a")):
+            tags: dict[str, float] = {}
+            for v in exp[key]:
+                tag = f"{prefix}{float(v):g}"
+                if tag in tags:
+                    yield (f"experiments.{name}.{key}: {tags[tag]!r} and {v!r} give the same run "
+                           f"id {tag!r}; allowed: values distinct in 6 significant digits")
+                tags[tag] = v
+        many = [k for k in ("init_scale", "a_init") if len(exp[k]) > 1]
+        if exp["trajectory"]["enabled"] and many:
+            yield (f"experiments.{name}.{many[0]}: {exp[many[0]]} has several values, but "
+                   "trajectory.enabled is true and the trajectory is computed at one "
+                   "initialisation; allowed: one value here (one experiment per "
+                   "initialisation), or trajectory.enabled: false")
         if exp["trajectory"]["enabled"]:
             from .theory.trajectory import check_steps
 
@@ -303,7 +317,7 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
             yield (f"figures.{name}: an architecture figure reads thresholds.nc, but "
                    "thresholds.enabled is false")
         return
-    if kind in ("finite_size", "grokking"):
+    if kind in ("finite_size", "grokking", "initialisation"):
         yield from _sweep_set_errors(name, fig, exps)
         return
     src = fig.get("experiment")
@@ -345,7 +359,8 @@ def _figure_errors(name: str, fig: dict, cfg: dict):
 
 
 def _sweep_set_errors(name: str, fig: dict, exps: dict):
-    """finite_size / grokking: sweeps in ``checks``; an optional theory ``experiment``;
+    """finite_size / grokking / initialisation: sweeps in ``checks``; an optional theory
+    ``experiment`` (initialisation: ``theories``);
     grokking's ``deltas`` one per drawn d; ``select`` values present in every sweep."""
     from .sweep import axis_values
 
@@ -362,6 +377,13 @@ def _sweep_set_errors(name: str, fig: dict, exps: dict):
         elif not exps[src]["theory"]["enabled"]:
             yield (f"figures.{name}.experiment: a finite_size figure reads its theory.nc "
                    f"(delta_NN(d)), but experiments.{src}.theory.enabled is false")
+    for src in fig.get("theories", []):
+        if src not in exps:
+            yield (f"figures.{name}.theories: {src!r} is not an experiment; "
+                   f"known experiments: {sorted(exps)}")
+        elif not exps[src]["theory"]["enabled"]:
+            yield (f"figures.{name}.theories: {src!r} has theory.enabled false; allowed: "
+                   "experiments that compute theory.nc")
     known = [c for c in fig["checks"] if c in exps]
     n_d = sum(len(exps[c]["d"]) for c in known)
     if kind == "grokking" and fig.get("deltas") and len(fig["deltas"]) != n_d:

@@ -161,7 +161,7 @@ def escape_run(config_slice: Mapping, p: Point) -> xr.Dataset:
     """The prediction for run ``p`` of an experiment (same data and init seeds as its GD run),
     as a labelled Dataset on the run's record grid (``step``)."""
     exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
-    cfg = train_config(exp)
+    cfg = train_config(exp, p)
     target = get_target(p.target)
     data = make_data(base, exp, p)
     ss_init = init_seed(base, p)

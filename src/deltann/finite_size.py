@@ -33,6 +33,7 @@ from .phases import (
     median_escape,
     seed_crossings,
 )
+from .sweep import INIT_DEFAULTS
 from .theory.limit import wls
 
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
@@ -95,22 +96,22 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
 
 def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
                     pred_level: float = ESCAPE_LEVEL) -> list[dict]:
-    """One row per (schedule, target, activation, loss, m, d) over all sweeps (module doc);
+    """One row per (schedule, target, activation, loss, m, init_scale, a_init, d) over all
+    sweeps (module doc);
     ``pred_level``: the predicted overlap that counts as an escape (sensitivity; default 1/2)."""
     rows = []
     for ds in sweeps:
         sch, steps = schedule_of(ds), _budget(ds)
-        pred = {(r["target"], r["activation"], r["loss"], r["m"], r["d"]): r
-                for r in predicted_transitions(ds, level, pred_level)} \
+        pred = {_cell_key(r): r for r in predicted_transitions(ds, level, pred_level)} \
             if "pred_escape_step" in ds else {}
         tau = escape_steps(ds, level)
         alive = ~ds["diverged"].astype(bool)
         rise = late_rise(ds)
         final = ds["hard_overlap"].isel(step=-1)
         for r in gd_transitions(ds, level):
-            sel = {k: r[k] for k in ("target", "activation", "loss", "m", "d")}
-            row = {"schedule": sch, **sel, "steps": steps, "deltas": [float(v) for v in
-                                                                      ds["delta"].values],
+            sel = {k: r[k] for k in CELL_DIMS if k in r}
+            row = {"schedule": sch, **INIT_DEFAULTS, **sel, "steps": steps,
+                   "deltas": [float(v) for v in ds["delta"].values],
                    "delta_gd": r["delta_gd"], "delta_gd_err": _err(r["seed_sem"], r["bracket"]),
                    "bracket": r["bracket"], "below_grid": r["below_grid"],
                    "monotone": r["monotone"], "mean_overlap": r["mean_overlap"],
@@ -122,7 +123,7 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
             row["escape_median"] = [float(v) for v in median_escape(
                 tau.sel(sel).transpose("delta", "seed").values,
                 alive.sel(sel).transpose("delta", "seed").values)]
-            p = pred.get(tuple(sel.values()))
+            p = pred.get(_cell_key(r))
             if p is not None:
                 ptau = ds["pred_escape_step"].sel(sel).transpose("delta", "seed").values
                 row.update(delta_pred=p["delta_pred"],
@@ -139,7 +140,11 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
                 row["decision_agree"] = [int((gd_esc == pr_esc).sum()), int(gd_esc.size)]
             rows.append(row)
     return sorted(rows, key=lambda r: (r["schedule"], r["target"], r["activation"], r["loss"],
-                                       r["m"], r["d"]))
+                                       r["m"], r["init_scale"], r["a_init"], r["d"]))
+
+
+def _cell_key(r: dict) -> tuple:
+    return tuple(r.get(k, INIT_DEFAULTS.get(k)) for k in CELL_DIMS)
 
 
 class LogFit:
@@ -176,11 +181,12 @@ class LogFit:
 
 
 def fit_log_d(rows: list[dict], key: str = "delta_gd") -> dict[tuple, LogFit]:
-    """``LogFit`` of ``key`` against d per (schedule, target, activation, loss, m)."""
+    """``LogFit`` of ``key`` against d per (schedule, target, activation, loss, m, init_scale,
+    a_init)."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["schedule"], r["target"], r["activation"], r["loss"], r["m"]),
-                          []).append(r)
+        groups.setdefault((r["schedule"], r["target"], r["activation"], r["loss"], r["m"],
+                           r.get("init_scale", 1.0), r.get("a_init", 1.0)), []).append(r)
     return {k: LogFit([r["d"] for r in g], [r.get(key, np.nan) for r in g],
                       [r.get(f"{key}_err", np.nan) for r in g]) for k, g in groups.items()}
 
@@ -190,10 +196,13 @@ def rows_dataset(rows: list[dict]) -> xr.Dataset:
     from .io import provenance_attrs
 
     n = len(rows)
-    lab = {k: ("row", [r[k] for r in rows], {"long_name": ln, "units": "1"}) for k, ln in (
+    lab = {k: ("row", [r.get(k, INIT_DEFAULTS.get(k)) for r in rows],
+               {"long_name": ln, "units": "1"}) for k, ln in (
         ("schedule", "training schedule"), ("target", "target function name"),
         ("activation", "activation name"), ("loss", "loss name"),
         ("m", "number of hidden units"), ("d", "input dimension"),
+        ("init_scale", "first-layer initialisation scale"),
+        ("a_init", "second-layer initialisation a0 m"),
         ("steps", "GD step budget"), ("seeds", "replicates"))}
     num = {}
     for k, ln in (("delta_gd", "GD transition: seed-mean final hard overlap crosses 1/2"),
@@ -220,10 +229,13 @@ def _pm(v, e, nd=2) -> str:
 
 def rows_markdown(rows: list[dict]) -> str:
     """The table in Markdown: one line per row, then the log-d fits."""
-    head = ("| schedule | m | d | steps | δ_GD | δ_pred | δ_pred/δ_GD − 1 | escape-step ratio "
-            "(pred/GD medians) | decisions agree | stuck runs, max late rise |")
-    lines = [head, "|" + "---|" * 10]
+    init = any(r.get(k, v) != v for r in rows for k, v in INIT_DEFAULTS.items())
+    head = ("| schedule | m | " + ("init_scale | a_init | " if init else "") + "d | steps | δ_GD "
+            "| δ_pred | δ_pred/δ_GD − 1 | escape-step ratio (pred/GD medians) | decisions agree "
+            "| stuck runs, max late rise |")
+    lines = [head, "|" + "---|" * (12 if init else 10)]
     for r in rows:
+        ini = f"{r.get('init_scale', 1.0):g} | {r.get('a_init', 1.0):g} | " if init else ""
         hi = max(r["deltas"])
         gd = _pm(r["delta_gd"], r["delta_gd_err"]) if np.isfinite(r["delta_gd"]) else \
             f"none ≤ {hi:g}"
@@ -239,16 +251,18 @@ def rows_markdown(rows: list[dict]) -> str:
             pr = rel = ratio = agree = "–"
         flag = "" if r["monotone"] else " (not monotone)"
         rise = f"{r['stuck_runs']}, {r['max_late_rise']:+.3f}" if r["stuck_runs"] else "0"
-        lines.append(f"| {r['schedule']} | {r['m']} | {r['d']} | {r['steps']} | {gd}{flag} | "
+        lines.append(f"| {r['schedule']} | {r['m']} | {ini}{r['d']} | {r['steps']} | {gd}{flag} | "
                      f"{pr} | {rel} | {ratio} | {agree} | {rise} |")
     fits = {k: f for k, f in sorted(fit_log_d(rows).items()) if f.n >= 2}
     if fits:
-        lines += ["", "| schedule | m | fit δ_GD = α + β ln d | d used | χ²/dof |",
-                  "|---|---|---|---|---|"]
-    for (sch, _t, _a, _l, m), f in fits.items():
+        lines += ["", "| schedule | m | " + ("init_scale | a_init | " if init else "")
+                  + "fit δ_GD = α + β ln d | d used | χ²/dof |",
+                  "|" + "---|" * (7 if init else 5)]
+    for (sch, _t, _a, _l, m, isc, ain), f in fits.items():
         chi = f"{f.chi2_dof:.2f}" if np.isfinite(f.chi2_dof) else "– (2 points)"
         used = ", ".join(str(int(v)) for v in f.d)
-        lines.append(f"| {sch} | {m} | α = {_pm(f.alpha, f.alpha_err)}, "
+        ini = f"{isc:g} | {ain:g} | " if init else ""
+        lines.append(f"| {sch} | {m} | {ini}α = {_pm(f.alpha, f.alpha_err)}, "
                      f"β = {_pm(f.beta, f.beta_err, 3)} | {used} | {chi} |")
     return "\n".join(lines)
 

@@ -75,7 +75,7 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
 
 
 #: the dimensions of a sweep that label one transition (the rest: delta, seed, step)
-CELL_DIMS = ("target", "activation", "loss", "m", "d")
+CELL_DIMS = ("target", "activation", "loss", "m", "d", "init_scale", "a_init")
 
 
 def cells(da, dims=CELL_DIMS):
@@ -101,7 +101,8 @@ def seed_crossings(x, v, level: float = ESCAPE_LEVEL):
 
 
 def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
-    """GD's transition of a sweep, one dict per (target, activation, loss, m, d): ``delta_gd``
+    """GD's transition of a sweep, one dict per ``CELL_DIMS`` cell (target, activation, loss, m,
+    d and the initialisation, where the sweep has them): ``delta_gd``
     where the seed-mean final hard overlap crosses ``level`` (log-linear), its grid bracket, the
     per-seed crossings and their standard error (the uncertainty reported with delta_gd), the
     seed-mean overlaps, whether the transition is below the grid and whether the mean stays

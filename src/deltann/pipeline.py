@@ -46,6 +46,8 @@ VAR_ATTRS = {
     "d": ("input dimension", "1"),
     "delta": ("sample ratio n/d", "1"),
     "seed": ("replicate index", "1"),
+    "init_scale": ("first-layer initialisation scale: W0 ~ N(0, init_scale^2/d)", "1"),
+    "a_init": ("second-layer initialisation: a0 = a_init/m", "1"),
     "train_risk": ("empirical (training) risk", "1"),
     "test_risk": ("test risk on fresh samples", "1"),
     "grad_norm": ("Euclidean norm of the gradient over trained parameters", "1"),
@@ -102,6 +104,8 @@ def data_seed(base_seed: int, exp: Mapping, p: Point) -> np.random.SeedSequence:
 
 
 def init_seed(base_seed: int, p: Point) -> np.random.SeedSequence:
+    """Init seed: shared by runs that differ only in activation, loss, schedule or init scale
+    (W0 = init_scale Z / sqrt(d) with the same Z)."""
     return seed_sequence(base_seed, f"init|m={p.m}|d={p.d}", p.seed)
 
 
@@ -113,11 +117,13 @@ def make_data(base_seed: int, exp: Mapping, p: Point, dtype=np.float64) -> Datas
                         data_seed(base_seed, exp, p), offset=offset, dtype=dtype)
 
 
-def train_config(exp: Mapping) -> TrainConfig:
-    """TrainConfig of an experiment; parameter snapshots at the Hessian steps."""
+def train_config(exp: Mapping, p: Point | None = None) -> TrainConfig:
+    """TrainConfig of an experiment (the initialisation of run ``p``, when given); parameter
+    snapshots at the Hessian steps."""
     t = dict(exp["train"])
     steps = [min(int(s), int(t["steps"])) for s in exp["hessian"]["steps"]]
-    return TrainConfig(**t, snapshot_steps=tuple(sorted(set(steps))))
+    init = {"init_scale": p.init_scale, "a_init": p.a_init} if p is not None else {}
+    return TrainConfig(**t, **init, snapshot_steps=tuple(sorted(set(steps))))
 
 
 def run_entropy(data: Dataset, ss_init: np.random.SeedSequence) -> str:
@@ -134,11 +140,12 @@ def run_attrs(name: str, p: Point) -> dict:
 def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
     """Train one network and return its records as a labelled Dataset."""
     exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
-    cfg = train_config(exp)
+    cfg = train_config(exp, p)
     target = get_target(p.target)
     data = make_data(base, exp, p)
     ss_init = init_seed(base, p)
-    log.info("train %s/%s: n=%d d=%d m=%d steps=%d", name, run_id(p), p.n, p.d, p.m, cfg.steps)
+    log.info("train %s/%s: n=%d d=%d m=%d steps=%d init_scale=%g a_init=%g", name, run_id(p), p.n,
+             p.d, p.m, cfg.steps, p.init_scale, p.a_init)
     res = train(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
                 np.random.default_rng(ss_init))
     hard = [subspace_overlap(c, target.hard) for c in res.cosine]

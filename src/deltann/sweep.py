@@ -5,10 +5,15 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict, dataclass
 
-__all__ = ["SWEEP_AXES", "Point", "expand", "run_id", "parse_run_id", "n_samples"]
+__all__ = ["SWEEP_AXES", "INIT_DEFAULTS", "Point", "expand", "run_id", "parse_run_id", "n_samples",
+           "init_tags", "parse_init_tags"]
 
 # Dimension names of sweep.nc, in order; config keys are the same except m <- width, seed <- seeds.
-SWEEP_AXES = ("target", "activation", "loss", "m", "d", "delta", "seed")
+# init_scale (W0 ~ N(0, init_scale^2/d)) and a_init (a0 = a_init/m) are the initialisation axes.
+SWEEP_AXES = ("target", "activation", "loss", "m", "d", "delta", "seed", "init_scale", "a_init")
+#: initialisation axes and their default values (run ids name only values other than these)
+INIT_DEFAULTS = {"init_scale": 1.0, "a_init": 1.0}
+_INIT_TAGS = {"init_scale": "i", "a_init": "a"}
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,8 @@ class Point:
     d: int
     delta: float
     seed: int
+    init_scale: float = 1.0
+    a_init: float = 1.0
 
     @property
     def n(self) -> int:
@@ -46,6 +53,7 @@ def axis_values(exp: dict) -> dict:
         "d": [int(v) for v in exp["d"]],
         "delta": [float(v) for v in exp["delta"]],
         "seed": list(range(int(exp["seeds"]))),
+        **{k: [float(v) for v in exp.get(k, [default])] for k, default in INIT_DEFAULTS.items()},
     }
 
 
@@ -55,19 +63,40 @@ def expand(exp: dict) -> list[Point]:
     return [Point(*vals) for vals in itertools.product(*axes.values())]
 
 
+def init_tags(init_scale: float = 1.0, a_init: float = 1.0) -> str:
+    """'' at the default initialisation, else '__i<init_scale>' and/or '__a<a_init>' (%g)."""
+    vals = {"init_scale": init_scale, "a_init": a_init}
+    return "".join(f"__{_INIT_TAGS[k]}{float(v):g}" for k, v in vals.items()
+                   if float(v) != INIT_DEFAULTS[k])
+
+
+def parse_init_tags(tags: list[str]) -> dict:
+    """Inverse of ``init_tags`` (the tokens after the first '__'-separated fields)."""
+    out, order = {}, list(_INIT_TAGS)
+    for tok in tags:
+        key = next((k for k, t in _INIT_TAGS.items() if tok.startswith(t)), None)
+        if key is None or key in out or (out and order.index(key) < order.index(list(out)[-1])):
+            raise ValueError(f"bad initialisation tag {tok!r}")
+        out[key] = float(tok[1:])
+    return out
+
+
 def run_id(p: Point) -> str:
-    """'z2__softplus__square__m2__d100__delta1.5__s0' (delta in %g format)."""
-    return (f"{p.target}__{p.activation}__{p.loss}__m{p.m}__d{p.d}__delta{p.delta:g}__s{p.seed}")
+    """'z2__softplus__square__m2__d100__delta1.5__s0' (delta in %g format), followed by
+    '__i<init_scale>' / '__a<a_init>' where the initialisation is not the default (1, 1)."""
+    return (f"{p.target}__{p.activation}__{p.loss}__m{p.m}__d{p.d}__delta{p.delta:g}__s{p.seed}"
+            + init_tags(p.init_scale, p.a_init))
 
 
 def parse_run_id(rid: str) -> Point:
     """Inverse of ``run_id``."""
     parts = rid.split("__")
     try:
-        target, act, loss, m, d, delta, seed = parts
+        target, act, loss, m, d, delta, seed = parts[:7]
         assert m[0] == "m" and d[0] == "d" and delta.startswith("delta") and seed[0] == "s"
-        return Point(target, act, loss, int(m[1:]), int(d[1:]), float(delta[5:]), int(seed[1:]))
+        return Point(target, act, loss, int(m[1:]), int(d[1:]), float(delta[5:]), int(seed[1:]),
+                     **parse_init_tags(parts[7:]))
     except (ValueError, AssertionError, IndexError) as err:
         raise ValueError(f"malformed run id {rid!r}; expected "
-                         "'<target>__<activation>__<loss>__m<M>__d<D>__delta<DELTA>__s<SEED>'"
-                         ) from err
+                         "'<target>__<activation>__<loss>__m<M>__d<D>__delta<DELTA>__s<SEED>"
+                         "[__i<INIT_SCALE>][__a<A_INIT>]'") from err

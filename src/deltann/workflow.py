@@ -146,7 +146,7 @@ class Layout:
 
     def figure_inputs(self, fig: str) -> dict[str, str]:
         """The NetCDF files a figure reads, by role (``figures.input_roles``): sweep.nc,
-        theory.nc, thresholds.nc, and ``check_<exp>`` sweeps for the architecture figure."""
+        theory.nc, thresholds.nc, ``check_<exp>`` sweeps and ``theory_<exp>`` theory files."""
         f = self.config["figures"][fig]
         exps = self.config["experiments"]
         files = {}
@@ -159,6 +159,8 @@ class Layout:
                 files[role] = self.thresholds_file()
             elif role == "trajectory":
                 files[role] = self.trajectory_file(f["experiment"])
+            elif role.startswith("theory_"):
+                files[role] = self.theory_file(role.removeprefix("theory_"))
             else:  # check_<experiment>
                 files[role] = self.sweep_file(role.removeprefix("check_"))
         return files
@@ -222,11 +224,12 @@ class Layout:
         n_seeds = 1 if p else int(tc["seeds"])
         dls = [x for i, x in enumerate(tc["deltas"]) if p is None or p.curves is None
                or i in p.curves]
+        copies = n_seeds * len(e["target"]) * len(e["init_scale"]) * len(e["a_init"])
         curves = [(m, d, n_samples(d, dl)) for m in e["width"] for d in ds_
-                  for dl in dls] * n_seeds * len(e["target"])
+                  for dl in dls] * copies
         deltas = resources.scan_deltas(tc)
         scans = [(m, d, n_samples(d, x)) for m in e["width"] for d in ds_
-                 for x in deltas] * n_seeds * len(e["target"]) if p is None or p.scan else []
+                 for x in deltas] * copies if p is None or p.scan else []
         steps = resources.point_steps(tc)
         return int(_FLOOR_MIN + resources.second_phase_minutes(curves, steps)
                    + resources.second_phase_minutes(scans, steps, dense=False))

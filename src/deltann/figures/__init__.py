@@ -2,8 +2,8 @@
 
 Figures never train or diagonalise anything. ``data`` maps an input role to an ``xr.Dataset``:
 ``sweep`` (the experiment's sweep.nc), ``theory`` (its theory.nc), ``trajectory`` (its
-trajectory.nc), ``thresholds``
-(thresholds.nc) and ``check_<experiment>`` (other sweeps, for simulation checks). ``ROLES`` says
+trajectory.nc), ``thresholds`` (thresholds.nc), ``check_<experiment>`` (other sweeps, for
+simulation checks) and ``theory_<experiment>`` (other experiments' theory.nc). ``ROLES`` says
 which roles each kind reads (optional ones only when the experiment computes them); each module's
 ``REQUIRES[role] = {"variables": ..., "dims": ..., "attrs": ...}`` is checked before drawing.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 __all__ = ["FIGURE_KINDS", "ROLES", "draw", "input_roles", "load_inputs", "module_path",
            "provenance", "render", "save"]
 
-# kind -> (required roles, optional roles); "checks" expands to check_<exp> per fig_cfg["checks"]
+# kind -> (required roles, optional roles); "checks" expands to check_<exp> per fig_cfg["checks"],
+# "theories" to theory_<exp> per fig_cfg["theories"] (that experiment's theory.nc)
 ROLES = {
     "phase_diagram": (("sweep", "theory"), ()),
     "overlap_vs_delta": (("sweep",), ()),
@@ -28,6 +29,7 @@ ROLES = {
     "trajectory_spectrum": (("trajectory",), ()),
     "finite_size": ((), ("theory", "checks")),
     "grokking": ((), ("checks",)),
+    "initialisation": ((), ("checks", "theories")),
 }
 FIGURE_KINDS = tuple(ROLES)
 
@@ -50,7 +52,23 @@ def input_roles(kind: str, fig_cfg: dict, experiments: dict) -> list[str]:
         roles.append("theory")
     if "checks" in optional:
         roles += [f"check_{e}" for e in fig_cfg.get("checks", [])]
+    if "theories" in optional:
+        roles += [f"theory_{e}" for e in fig_cfg.get("theories", [])]
     return roles
+
+
+def _requires(mod, role: str) -> dict:
+    """The REQUIRES entry of an input role (check_<exp> -> checks, theory_<exp> -> theory)."""
+    if role.startswith("check_"):
+        return mod.REQUIRES["checks"]
+    return mod.REQUIRES["theory" if role.startswith("theory_") else role]
+
+
+def _experiment_of(role: str, fig_cfg: dict):
+    for prefix in ("check_", "theory_"):
+        if role.startswith(prefix):
+            return role.removeprefix(prefix)
+    return fig_cfg.get("experiment")
 
 
 def module_path(kind: str) -> str:
@@ -81,8 +99,8 @@ def draw(kind: str, data, fig_cfg: dict, paths=None):
     if missing:
         raise KeyError(f"figure kind {kind!r} needs inputs {missing}")
     for role, ds in data.items():
-        req = mod.REQUIRES["checks" if role.startswith("check_") else role]
-        require(ds, **req, path=paths.get(role), what=f"figure kind {kind!r} ({role})")
+        require(ds, **_requires(mod, role), path=paths.get(role),
+                what=f"figure kind {kind!r} ({role})")
     apply_style()
     return mod.draw(data, fig_cfg)
 
@@ -96,9 +114,8 @@ def load_inputs(fig_cfg: dict, paths: dict) -> dict:
     mod = _module(fig_cfg["kind"])
     out = {}
     for role, path in paths.items():
-        req = mod.REQUIRES["checks" if role.startswith("check_") else role]
-        exp = role.removeprefix("check_") if role.startswith("check_") else \
-            fig_cfg.get("experiment")
+        req = _requires(mod, role)
+        exp = _experiment_of(role, fig_cfg)
         expect = {"experiment": exp} if exp and role != "thresholds" else None
         name = fig_cfg.get("figure", fig_cfg["kind"])
         out[role] = read_result(path, **req, expect=expect,

@@ -13,7 +13,8 @@ import json
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..phases import ESCAPE_LEVEL, gd_threshold
+from ..phases import ESCAPE_LEVEL, cells, gd_threshold
+from ..sweep import INIT_DEFAULTS
 from ..theory.table import FACTORS, point_key
 from .style import PALETTE, last_finite
 
@@ -26,35 +27,33 @@ REQUIRES = {
                "dims": ("target", "activation", "loss", "m", "d", "delta", "seed", "step"),
                "attrs": ("experiment", "config")},
 }
-TITLES = {"m": "width m", "activation": "activation σ", "loss": "loss", "schedule": "schedule"}
+TITLES = {"m": "width m", "activation": "activation σ", "loss": "loss", "schedule": "schedule",
+          "init_scale": "init scale (W0 ~ N(0, s²/d))", "a_init": "a_init (a0 = a_init/m)"}
 
 
 def gd_checks(sweep, d_pref: int) -> list[dict]:
     """Empirical GD thresholds of a sweep at the d closest to ``d_pref``: one dict per
-    (target, activation, loss, m) with its schedule (from the sweep's config) and delta_GD."""
+    (target, activation, loss, m[, init_scale, a_init]) with its schedule (from the sweep's
+    config) and delta_GD."""
     sched = json.loads(sweep.attrs["config"])["train"].get("schedule", "both")
     dvals = sweep["d"].values
     d = dvals[np.argmin(np.abs(dvals - d_pref))]
     q = last_finite(sweep["hard_overlap"].sel(d=d)).where(~sweep["diverged"].sel(d=d).astype(bool))
     q = q.mean("seed")
     out = []
-    for t in q["target"].values:
-        for a in q["activation"].values:
-            for lo in q["loss"].values:
-                for m in q["m"].values:
-                    v = q.sel(target=t, activation=a, loss=lo, m=m)
-                    out.append({"target": str(t), "activation": str(a), "loss": str(lo),
-                                "m": int(m), "schedule": sched, "d": int(d),
-                                "delta_gd": gd_threshold(v["delta"].values, v.values),
-                                "delta_max": float(v["delta"].values.max()),
-                                "experiment": sweep.attrs["experiment"]})
+    for sel, v in cells(q, ("target", "activation", "loss", "m", *INIT_DEFAULTS)):
+        out.append({**sel, "schedule": sched, "d": int(d),
+                    "delta_gd": gd_threshold(v["delta"].values, v.values),
+                    "delta_max": float(v["delta"].values.max()),
+                    "experiment": sweep.attrs["experiment"]})
     return out
 
 
 def draw(data, cfg):
     th = data["thresholds"]
-    dims = list(FACTORS.values())
-    base = {k: th[k].values[0] for k in dims}
+    # one panel per factor; the initialisation's only where the table varies it
+    base = {k: th[k].values[0] for k in FACTORS.values() if k in th.dims}
+    dims = [k for k in base if k not in INIT_DEFAULTS or th.sizes[k] > 1]
     dmax = float(th.attrs["max_delta"])
     d_theory = int(json.loads(th.attrs["config"])["d"])
     targets = [str(t) for t in th["target"].values]
@@ -90,8 +89,7 @@ def draw(data, cfg):
                         capsize=3, label=label if dim == dims[0] else None)
             for xi, v in zip(x[~ok], np.asarray(vals)[~ok], strict=True):
                 pt = {**base, dim: v}
-                why = reasons.get(point_key(t, pt["activation"], pt["loss"], pt["m"],
-                                            pt["schedule"]), "")
+                why = reasons.get(point_key(t, *(pt[k] for k in base)), "")
                 if why.startswith(("no theta-outlier", "no negative theta-outlier")):
                     ax.annotate("", (xi, dmax * 1.25), (xi, dmax * 0.8),
                                 arrowprops={"arrowstyle": "->", "color": c, "lw": 1.5})
@@ -114,7 +112,7 @@ def draw(data, cfg):
             for ch in checks:
                 if ch["target"] != t:
                     continue
-                diff = [k for k in dims if str(ch[k]) != str(base[k])]
+                diff = [k for k in base if str(ch.get(k, INIT_DEFAULTS.get(k))) != str(base[k])]
                 shown = [type(ch[dim])(v) for v in vals]  # numpy scalars as the check's type
                 if diff not in ([], [dim]) or ch[dim] not in shown:
                     continue

@@ -2,7 +2,8 @@
 the escape predictor's delta_pred(d) (dashed, when the sweeps carry ``pred_*``), the fit
 alpha + beta ln d (dotted), and the theory's delta_NN(d) and its d -> infinity limit a + b/sqrt(d)
 as a band (from the ``experiment``'s theory.nc, when given). Sweeps: ``checks`` (any d and
-schedule each; ``deltann.finite_size``).
+schedule each; ``deltann.finite_size``), at the default initialisation (init_scale = a_init = 1;
+the ``initialisation`` kind draws the others).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..finite_size import fit_log_d, transition_rows
+from ..sweep import INIT_DEFAULTS
 from ..theory.limit import fit_limit
 from .style import PALETTE, plural
 
@@ -34,6 +36,7 @@ def _theory_lines(th, schedule: str):
     for m in th["m"].values:
         r = th.sel(m=m)
         r = r.isel({k: 0 for k in ("target", "activation", "loss") if k in r.dims})
+        r = r.sel({k: v for k, v in INIT_DEFAULTS.items() if k in r.dims})  # the default init
         d = r["d"].values
         y, e = r["delta_nn"].values, r["delta_nn_err"].values
         fit = fit_limit(list(d), list(y), list(e)) if np.isfinite(y).sum() >= 2 else None
@@ -46,7 +49,8 @@ def draw(data, cfg):
     if not sweeps:
         raise ValueError(f"figure {cfg.get('figure', 'finite_size')!r}: list the sweeps to "
                          "draw in 'checks'")
-    rows = transition_rows(sweeps)
+    rows = [r for r in transition_rows(sweeps)  # the default initialisation (see kind
+            if all(r[k] == v for k, v in INIT_DEFAULTS.items())]  # initialisation for others)
     fits = fit_log_d(rows)
     scheds = sorted({r["schedule"] for r in rows})
     widths = sorted({r["m"] for r in rows})

@@ -125,8 +125,10 @@ def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:
 
 
 def theory_at(th, sub):
-    """theory.nc ``th`` at the coordinates (target, activation, loss, m, d) that ``sub`` fixes."""
-    sel = {k: sub[k].item() for k in ("target", "activation", "loss", "m", "d")
+    """theory.nc ``th`` at the coordinates (target, activation, loss, m, d, initialisation) that
+    ``sub`` fixes."""
+    sel = {k: sub[k].item() for k in ("target", "activation", "loss", "m", "d", "init_scale",
+                                      "a_init")
            if k in th.dims and k in sub.coords and sub[k].ndim == 0}
     return th.sel(sel)
 

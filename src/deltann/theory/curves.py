@@ -1,8 +1,9 @@
 """Theory at the converged second-phase point for an experiment (the workflow's theory.nc).
 
-For every (target, activation, loss, m) of the experiment, every size d of ``theory.d``, every
-delta of ``theory.deltas`` and seed: the converged second-phase point (``second_phase``; the
-experiment's schedule and init, common random numbers per seed), then record
+For every (target, activation, loss, m, init_scale, a_init) of the experiment, every size d of
+``theory.d``, every delta of ``theory.deltas`` and seed: the converged second-phase point
+(``second_phase``; the experiment's schedule, that initialisation, common random numbers per
+seed), then record
 
 * theory (empirical kernel law at that point): bulk edge, mu(edge), nu = mu(min(edge, 0)), the
   outlier lam*, overlap^2, and whether the point converged (with its iteration count);
@@ -33,13 +34,14 @@ from .. import hessian as hs
 from ..activations import get_activation
 from ..io import provenance_attrs
 from ..losses import get_loss
+from ..sweep import INIT_DEFAULTS, init_tags, parse_init_tags
 from .alg import delta_alg
 from .network import applicability
 from .second_phase import PointConfig, converged_point
 from .threshold import SeedThreshold, combine_seeds, delta_nn, estimator_args
 
 __all__ = ["Part", "theory_curves", "combine_parts", "crossing", "point_config",
-           "dense_theta_eigen", "CURVE_VARS"]
+           "dense_theta_eigen", "CURVE_VARS", "EST_DIMS"]
 
 CURVE_VARS = ("th_edge", "th_mu_edge", "th_nu", "th_lambda", "th_overlap2", "th_converged",
               "th_iterations", "sim_lambda", "sim_overlap2", "sim_edge")
@@ -84,10 +86,18 @@ def crossing(deltas, mu) -> float:
     return float(np.exp(x0 + (x1 - x0) * (-mu[i - 1]) / (mu[i] - mu[i - 1])))
 
 
-def point_config(config_slice: Mapping) -> PointConfig:
-    """The experiment's second-phase point: schedule and init from ``train``, the first phase's
-    learning rate, method, budget and tolerances from ``theory``."""
-    return PointConfig.from_mapping({**config_slice["train"], **config_slice["theory"]})
+def point_config(config_slice: Mapping, **init) -> PointConfig:
+    """The experiment's second-phase point: schedule from ``train``, the first phase's learning
+    rate, method, budget and tolerances from ``theory``, and the initialisation ``init``
+    (init_scale=, a_init=) or else the experiment's, which must then be a single value each."""
+    for k in ("init_scale", "a_init"):
+        if k not in init:
+            vals = config_slice.get(k, [1.0])
+            if len(vals) != 1:
+                raise ValueError(f"experiment {config_slice.get('experiment')!r}: {k} = {vals}; "
+                                 "one initialisation is needed here")
+            init[k] = float(vals[0])
+    return PointConfig.from_mapping({**config_slice["train"], **config_slice["theory"], **init})
 
 
 def dense_theta_eigen(sp, activation: str, loss: str) -> tuple[float, float, float]:
@@ -108,13 +118,33 @@ def _one(target, activation, loss, m, d, delta, pc, seed, base_seed, noise):
             float(cp.converged), r.t, *dense_theta_eigen(cp.point, activation, loss))
 
 
+#: dimensions of delta_NN(d) in theory.nc; the curves add (delta, seed)
+EST_DIMS = ("target", "activation", "loss", "m", "init_scale", "a_init", "d")
+_NE = len(EST_DIMS)
+
+
 def _axes(config_slice: Mapping) -> dict:
     tc = config_slice["theory"]
     return {"target": list(config_slice["target"]),
             "activation": list(config_slice["activation"]),
             "loss": list(config_slice["loss"]), "m": [int(v) for v in config_slice["width"]],
+            **{k: [float(v) for v in config_slice.get(k, [1.0])] for k in ("init_scale", "a_init")},
             "d": [int(v) for v in tc["d"]], "delta": [float(v) for v in tc["deltas"]],
             "seed": list(range(int(tc["seeds"])))}
+
+
+def _key(t, a, lo, m, isc, ain, d) -> str:
+    """Key of one delta_NN(d) cell in ``reasons`` / ``seed_scans``: ``t/a/lo/m=<m>/d=<d>``, with
+    ``/i=<init_scale>`` and ``/a=<a_init>`` before ``d=`` where they are not the default 1."""
+    tags = init_tags(isc, ain).split("__")[1:]
+    return "/".join([t, a, lo, f"m={m}", *[f"{x[0]}={x[1:]}" for x in tags], f"d={d}"])
+
+
+def _parse_key(key: str) -> tuple:
+    t, a, lo, m, *rest, d = key.split("/")
+    init = {**INIT_DEFAULTS, **parse_init_tags([x.replace("=", "", 1) for x in rest])}
+    return (t, a, lo, int(m.removeprefix("m=")), init["init_scale"], init["a_init"],
+            int(d.removeprefix("d=")))
 
 
 @dataclass(frozen=True)
@@ -162,48 +192,50 @@ def theory_curves(config_slice: Mapping, part: Part | None = None) -> xr.Dataset
     shape = [len(v) for v in axes.values()]
     names = list(CURVE_VARS)
     arrs = {k: np.full(shape, np.nan) for k in names}
-    pc = point_config(config_slice)
+    pcs = {(isc, ain): point_config(config_slice, init_scale=isc, a_init=ain)
+           for isc in axes["init_scale"] for ain in axes["a_init"]}
     kw = estimator_args({**tc, "base_seed": config_slice["base_seed"]})
     kw.pop("point")
     if part is not None:
         kw["seed_ids"] = [int(part.seed)]
     scans = {}
-    est_shape = shape[:5]
+    est_shape = shape[:_NE]
     est = {k: np.full(est_shape, np.nan) for k in ("delta_nn", "delta_nn_err",
                                                    "delta_nn_converged")}
     status = np.full(est_shape, "not_applicable", dtype=object)
     reasons = {}
     base = int(config_slice["base_seed"])
     for idx in itertools.product(*[range(s) for s in shape]):
-        t, a, lo, m, d, dl, s = (axes[k][i] for k, i in zip(axes, idx, strict=True))
+        t, a, lo, m, isc, ain, d, dl, s = (axes[k][i] for k, i in zip(axes, idx, strict=True))
         if part is not None and ((d, s) != (part.d, part.seed) or (
-                part.curves is not None and idx[5] not in part.curves)):
+                part.curves is not None and idx[_NE] not in part.curves)):
             continue
         why = applicability(t, a, lo)
         if why:
             reasons[f"{t}/{a}/{lo}"] = why
             continue
-        vals = _one(t, a, lo, m, d, dl, pc, s, base, float(config_slice["noise"]))
-        log.info("theory %s/%s/%s m=%d d=%d delta=%g seed=%d: edge %.4g nu %.3g lam %.4g ov2 %.3f"
-                 " converged %d (%d it) | sim lam %.4g ov2 %.3f", t, a, lo, m, d, dl, s,
+        vals = _one(t, a, lo, m, d, dl, pcs[isc, ain], s, base, float(config_slice["noise"]))
+        log.info("theory %s delta=%g seed=%d: edge %.4g nu %.3g lam %.4g ov2 %.3f converged %d "
+                 "(%d it) | sim lam %.4g ov2 %.3f", _key(t, a, lo, m, isc, ain, d), dl, s,
                  vals[0], vals[2], vals[3], vals[4], vals[5], vals[6], vals[7], vals[8])
         for k, v in zip(names, vals, strict=True):
             arrs[k][idx] = v
     for idx in itertools.product(*[range(s) for s in est_shape]):
-        t, a, lo, m, d = (axes[k][i] for k, i in zip(list(axes)[:5], idx, strict=True))
+        t, a, lo, m, isc, ain, d = (axes[k][i] for k, i in zip(EST_DIMS, idx, strict=True))
         if applicability(t, a, lo) or (part is not None and (d != part.d or not part.scan)):
             continue
-        r = delta_nn(t, a, lo, m, d=d, point=pc, noise=float(config_slice["noise"]), **kw)
-        scans[f"{t}/{a}/{lo}/m={m}/d={d}"] = [st.to_dict() for st in r.seeds]
-        log.info("delta_NN %s/%s/%s m=%d d=%d: %s +- %s (%s)", t, a, lo, m, d, r.delta_nn,
-                 r.delta_nn_err, r.reason)
+        r = delta_nn(t, a, lo, m, d=d, point=pcs[isc, ain], noise=float(config_slice["noise"]),
+                     **kw)
+        key = _key(t, a, lo, m, isc, ain, d)
+        scans[key] = [st.to_dict() for st in r.seeds]
+        log.info("delta_NN %s: %s +- %s (%s)", key, r.delta_nn, r.delta_nn_err, r.reason)
         est["delta_nn"][idx] = np.nan if r.delta_nn is None else r.delta_nn
         est["delta_nn_err"][idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         est["delta_nn_converged"][idx] = float(r.converged)
         status[idx] = r.status
-        reasons[f"{t}/{a}/{lo}/m={m}/d={d}"] = r.reason
+        reasons[key] = r.reason
     return _dataset(config_slice, axes, arrs, est, status, reasons, scans,
-                    "deltann.theory.curves.theory_curves", pc)
+                    "deltann.theory.curves.theory_curves", next(iter(pcs.values())))
 
 
 def _dataset(config_slice, axes, arrs, est, status, reasons, scans, source, pc) -> xr.Dataset:
@@ -212,8 +244,8 @@ def _dataset(config_slice, axes, arrs, est, status, reasons, scans, source, pc) 
     ds = xr.Dataset({k: (dims, v) for k, v in arrs.items()},
                     coords={k: (k, np.asarray(v)) for k, v in axes.items()})
     for k, v in est.items():
-        ds[k] = (dims[:5], v)
-    ds["delta_nn_status"] = (dims[:5], status)
+        ds[k] = (dims[:_NE], v)
+    ds["delta_nn_status"] = (dims[:_NE], status)
     ds["delta_alg"] = ("target", np.array([delta_alg(t, config_slice["noise"]).value or np.nan
                                            for t in axes["target"]], dtype=float))
     for k, (ln, u) in _ATTRS.items():
@@ -228,7 +260,8 @@ def _dataset(config_slice, axes, arrs, est, status, reasons, scans, source, pc) 
     ds.attrs["reasons"] = json.dumps(reasons)
     ds.attrs["seed_scans"] = json.dumps(scans)
     ds.attrs["second_phase_point"] = (f"converged: {pc.describe()}; theory on the empirical law "
-                                      "of (K_i, z_i); common random numbers across delta")
+                                      "of (K_i, z_i); common random numbers across delta; "
+                                      "initialisation per (init_scale, a_init)")
     return ds
 
 
@@ -241,32 +274,32 @@ def combine_parts(parts: list[xr.Dataset], config_slice: Mapping) -> xr.Dataset:
     axes = _axes(config_slice)
     shape = [len(v) for v in axes.values()]
     arrs = {k: np.full(shape, np.nan) for k in CURVE_VARS}
-    est = {k: np.full(shape[:5], np.nan) for k in ("delta_nn", "delta_nn_err",
-                                                   "delta_nn_converged")}
-    status = np.full(shape[:5], "not_applicable", dtype=object)
+    est = {k: np.full(shape[:_NE], np.nan) for k in ("delta_nn", "delta_nn_err",
+                                                     "delta_nn_converged")}
+    status = np.full(shape[:_NE], "not_applicable", dtype=object)
     reasons, scans = {}, {}
     for p in parts:
         for k in CURVE_VARS:
-            v = p[k].values
+            v = p[k].transpose(*axes).values
             arrs[k] = np.where(np.isfinite(v), v, arrs[k])
         reasons.update(json.loads(p.attrs["reasons"]))
         for key, seeds in json.loads(p.attrs.get("seed_scans", "{}")).items():
             scans.setdefault(key, []).extend(seeds)
     tc = config_slice["theory"]
     lo_hi = tuple(float(v) for v in tc["delta_range"])
-    pc = point_config(config_slice)
     for key, seeds in scans.items():
-        t, a, lo, m, d = key.split("/")
-        m, d = int(m.removeprefix("m=")), int(d.removeprefix("d="))
-        r = combine_seeds(t, a, lo, [SeedThreshold.from_dict(x) for x in seeds],
-                          int(tc["seeds"]), lo_hi, d, pc.describe(),
+        at = _parse_key(key)
+        pc = point_config(config_slice, init_scale=at[4], a_init=at[5])
+        r = combine_seeds(*at[:3], [SeedThreshold.from_dict(x) for x in seeds],
+                          int(tc["seeds"]), lo_hi, at[6], pc.describe(),
                           float(config_slice["noise"]))
-        pos = (axes["target"].index(t), axes["activation"].index(a), axes["loss"].index(lo),
-               axes["m"].index(m), axes["d"].index(d))
+        pos = tuple(axes[k].index(v) for k, v in zip(EST_DIMS, at, strict=True))
         est["delta_nn"][pos] = np.nan if r.delta_nn is None else r.delta_nn
         est["delta_nn_err"][pos] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         est["delta_nn_converged"][pos] = float(r.converged)
         status[pos] = r.status
         reasons[key] = r.reason
     return _dataset(config_slice, axes, arrs, est, status, reasons, scans,
-                    "deltann.theory.curves.combine_parts", pc)
+                    "deltann.theory.curves.combine_parts", point_config(
+                        config_slice, init_scale=axes["init_scale"][0],
+                        a_init=axes["a_init"][0]))

@@ -1,10 +1,11 @@
-"""delta_NN vs delta_alg over targets x activations x losses x widths x schedules (the workflow's
-thresholds.nc), each delta_NN +- err from ``threshold.delta_nn`` (the converged second-phase
-point; docs/theory.md section 7), with its convergence status.
+"""delta_NN vs delta_alg over targets x activations x losses x widths x schedules x
+initialisations (init_scale, a_init): the workflow's thresholds.nc, each delta_NN +- err from
+``threshold.delta_nn`` (the converged second-phase point; docs/theory.md section 7), with its
+convergence status.
 
 Designs: ``factorial`` computes every combination; ``one_at_a_time`` takes the first value of each
-of activation, loss, width and schedule as the base point and varies one factor at a time (for each
-target), leaving the other cells NaN with the reason "not computed".
+of activation, loss, width, schedule, init_scale and a_init as the base point and varies one factor
+at a time (for each target), leaving the other cells NaN with the reason "not computed".
 """
 
 from __future__ import annotations
@@ -19,22 +20,26 @@ import numpy as np
 import xarray as xr
 
 from ..io import provenance_attrs
+from ..sweep import INIT_DEFAULTS, init_tags, parse_init_tags
 from .threshold import SeedThreshold, combine_seeds, delta_nn, estimator_args
 
-__all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "parse_part",
-           "part_id", "point_key", "table_cells", "table_points", "threshold_table"]
+__all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "parse_key",
+           "parse_part", "part_id", "point_key", "table_cells", "table_points", "threshold_table"]
 
 log = logging.getLogger(__name__)
 
 # config key -> dataset dimension, in dataset order after "target"
-FACTORS = {"activation": "activation", "loss": "loss", "width": "m", "schedule": "schedule"}
+FACTORS = {"activation": "activation", "loss": "loss", "width": "m", "schedule": "schedule",
+           "init_scale": "init_scale", "a_init": "a_init"}
 
 
 def _axes(cfg: Mapping, targets=None) -> dict:
     axes = {"target": list(targets if targets is not None else cfg["target"])}
     for key, dim in FACTORS.items():
-        vals = cfg[key] if isinstance(cfg[key], list | tuple) else [cfg[key]]
-        axes[dim] = [int(v) for v in vals] if key == "width" else list(vals)
+        v = cfg.get(key, [INIT_DEFAULTS[key]] if key in INIT_DEFAULTS else None)
+        vals = v if isinstance(v, list | tuple) else [v]
+        axes[dim] = ([int(x) for x in vals] if key == "width" else
+                     [float(x) for x in vals] if key in INIT_DEFAULTS else list(vals))
     return axes
 
 
@@ -46,10 +51,10 @@ def table_points(cfg: Mapping, targets=None) -> list[tuple]:
         return list(itertools.product(*[range(s) for s in shape]))
     pts = []
     for t in range(shape[0]):
-        pts.append((t, 0, 0, 0, 0))
+        pts.append((t,) + (0,) * (len(shape) - 1))
         for f in range(1, len(shape)):
             for i in range(1, shape[f]):
-                idx = [t, 0, 0, 0, 0]
+                idx = [t] + [0] * (len(shape) - 1)
                 idx[f] = i
                 pts.append(tuple(idx))
     return pts
@@ -99,9 +104,9 @@ def _dataset(axes: dict, arrs: dict, dalg, reasons: dict, cfg: Mapping, source: 
 
 def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
     """Dataset with delta_nn, delta_nn_err, delta_nn_converged, delta_nn_status (target,
-    activation, loss, m, schedule) and delta_alg (target), every cell of the design computed
-    in this process. The workflow computes one cell per job (``cell_slice``) and joins them with
-    ``assemble_table``.
+    activation, loss, m, schedule, init_scale, a_init) and delta_alg (target), every cell of the
+    design computed in this process. The workflow computes one cell per job (``cell_slice``)
+    and joins them with ``assemble_table``.
 
     targets: compute only these targets (default: all of cfg["target"]).
     """
@@ -115,26 +120,37 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
     reasons, scans = {}, {}
     points = table_points(cfg, targets)
     for count, idx in enumerate(points, 1):
-        t, a, lo, m, sch = (axes[k][i] for k, i in zip(axes, idx, strict=True))
-        r = delta_nn(t, a, lo, m, d=int(cfg["d"]), point=replace(base_point, schedule=sch), **kw)
-        log.info("[%d/%d] %s/%s/%s m=%d %s: delta_alg=%s delta_NN=%s +- %s (%s)", count,
-                 len(points), t, a, lo, m, sch, r.delta_alg, r.delta_nn, r.delta_nn_err, r.reason)
+        t, a, lo, m, sch, isc, ain = (axes[k][i] for k, i in zip(axes, idx, strict=True))
+        pc = replace(base_point, schedule=sch, init_scale=isc, a_init=ain)
+        r = delta_nn(t, a, lo, m, d=int(cfg["d"]), point=pc, **kw)
+        key = point_key(t, a, lo, m, sch, isc, ain)
+        log.info("[%d/%d] %s: delta_alg=%s delta_NN=%s +- %s (%s)", count, len(points), key,
+                 r.delta_alg, r.delta_nn, r.delta_nn_err, r.reason)
         arrs["delta_nn"][idx] = np.nan if r.delta_nn is None else r.delta_nn
         arrs["delta_nn_err"][idx] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         arrs["delta_nn_converged"][idx] = float(r.converged) if r.seeds else np.nan
         arrs["delta_nn_status"][idx] = r.status
         dalg[idx[0]] = np.nan if r.delta_alg is None else r.delta_alg
-        reasons[point_key(t, a, lo, m, sch)] = r.reason
-        scans[point_key(t, a, lo, m, sch)] = [st.to_dict() for st in r.seeds]
+        reasons[key] = r.reason
+        scans[key] = [st.to_dict() for st in r.seeds]
     ds = _dataset(axes, arrs, dalg, reasons, cfg, "deltann.theory.table.threshold_table",
                   f"base_seed={cfg['base_seed']}")
     ds.attrs["seed_scans"] = json.dumps(scans)  # what assemble_table joins across parts
     return ds
 
 
-def point_key(t, a, lo, m, sch) -> str:
-    """Key of one table cell in the ``reasons`` attribute."""
-    return f"{t}/{a}/{lo}/m={m}/{sch}"
+def point_key(t, a, lo, m, sch, init_scale=1.0, a_init=1.0) -> str:
+    """Key of one table cell in the ``reasons`` attribute: ``t/a/lo/m=<m>/<schedule>``, then
+    ``/i=<init_scale>`` and ``/a=<a_init>`` where they are not the default 1."""
+    tags = init_tags(init_scale, a_init).split("__")[1:]
+    return "/".join([t, a, lo, f"m={m}", sch] + [f"{x[0]}={x[1:]}" for x in tags])
+
+
+def parse_key(key: str) -> tuple:
+    """Inverse of ``point_key``: (t, a, lo, m, sch, init_scale, a_init)."""
+    t, a, lo, m, sch, *rest = key.split("/")
+    init = {**INIT_DEFAULTS, **parse_init_tags([x.replace("=", "", 1) for x in rest])}
+    return t, a, lo, int(m.removeprefix("m=")), sch, init["init_scale"], init["a_init"]
 
 
 def part_id(cell: str, seed_ids=None) -> str:
@@ -146,21 +162,23 @@ def part_id(cell: str, seed_ids=None) -> str:
 def parse_part(part: str) -> tuple[str, list[int] | None]:
     """Inverse of ``part_id``: (cell id, seed ids or None)."""
     head, _, tail = part.rpartition("__s")
-    if head and tail and "-" in tail and head.count("__") == 3:
+    if head and tail and "-" in tail and head.count("__") >= 3:
         a, b = (int(v) for v in tail.split("-"))
         return head, list(range(a, b + 1))
     return part, None
 
 
-def cell_id(a, lo, m, sch) -> str:
-    """File-name id of one cell of a target's table: ``<activation>__<loss>__m<m>__<schedule>``."""
-    return f"{a}__{lo}__m{int(m)}__{sch}"
+def cell_id(a, lo, m, sch, init_scale=1.0, a_init=1.0) -> str:
+    """File-name id of one cell of a target's table: ``<activation>__<loss>__m<m>__<schedule>``
+    and, where the initialisation is not the default, ``__i<init_scale>__a<a_init>``."""
+    return f"{a}__{lo}__m{int(m)}__{sch}" + init_tags(init_scale, a_init)
 
 
-def parse_cell(cell: str) -> tuple[str, str, int, str]:
-    """Inverse of ``cell_id``."""
-    a, lo, m, sch = cell.split("__")
-    return a, lo, int(m[1:]), sch
+def parse_cell(cell: str) -> tuple[str, str, int, str, float, float]:
+    """Inverse of ``cell_id``: (activation, loss, m, schedule, init_scale, a_init)."""
+    a, lo, m, sch, *rest = cell.split("__")
+    init = {**INIT_DEFAULTS, **parse_init_tags(rest)}
+    return a, lo, int(m[1:]), sch, init["init_scale"], init["a_init"]
 
 
 def table_cells(cfg: Mapping, target: str) -> list[str]:
@@ -174,9 +192,9 @@ def cell_slice(cfg: Mapping, target: str, cell: str) -> dict:
     """The config of one cell's job (a cell id or a ``part_id``): single-valued factors,
     factorial design (a one-cell table), and the part's ``seed_ids`` if it has some."""
     cell, seed_ids = parse_part(cell)
-    a, lo, m, sch = parse_cell(cell)
+    a, lo, m, sch, isc, ain = parse_cell(cell)
     out = {**dict(cfg), "target": [target], "activation": [a], "loss": [lo], "width": [m],
-           "schedule": [sch], "design": "factorial"}
+           "schedule": [sch], "init_scale": [isc], "a_init": [ain], "design": "factorial"}
     if seed_ids is not None:
         out["seed_ids"] = seed_ids
     return out
@@ -196,7 +214,8 @@ def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
     scans: dict = {}
     for p in parts:
         for idx in itertools.product(*[range(n) for n in p["delta_nn"].shape]):
-            at = {k: p[k].values[i] for k, i in zip(axes, idx, strict=True)}
+            at = {**INIT_DEFAULTS,  # a part without the initialisation dims: the default
+                  **{k: p[k].values[i] for k, i in zip(p["delta_nn"].dims, idx, strict=True)}}
             pos = tuple(list(map(str, axes[k])).index(str(at[k])) for k in axes)
             for k in _CELL_VARS:
                 if k in p:
@@ -208,13 +227,12 @@ def assemble_table(parts: list[xr.Dataset], cfg: Mapping) -> xr.Dataset:
             scans.setdefault(key, []).extend(seeds)
     lo_hi = tuple(float(v) for v in cfg["delta_range"])
     for key, seeds in scans.items():
-        t, a, lo, m, sch = key.split("/")
+        at = parse_key(key)
         sts = [SeedThreshold.from_dict(x) for x in seeds]
         if not sts:  # not applicable: the cell's values stand
             continue
-        r = combine_seeds(t, a, lo, sts, int(cfg["seeds"]), lo_hi, int(cfg["d"]))
-        pos = (axes["target"].index(t), axes["activation"].index(a), axes["loss"].index(lo),
-               axes["m"].index(int(m.removeprefix("m="))), axes["schedule"].index(sch))
+        r = combine_seeds(*at[:3], sts, int(cfg["seeds"]), lo_hi, int(cfg["d"]))
+        pos = tuple(vals.index(v) for vals, v in zip(axes.values(), at, strict=True))
         arrs["delta_nn"][pos] = np.nan if r.delta_nn is None else r.delta_nn
         arrs["delta_nn_err"][pos] = np.nan if r.delta_nn_err is None else r.delta_nn_err
         arrs["delta_nn_converged"][pos] = float(r.converged) if r.seeds else np.nan
