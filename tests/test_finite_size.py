@@ -119,3 +119,30 @@ def test_predictor_level_is_a_sensitivity_reading():
     assert (predicted_escaped(ds, 0.3) == 1).all()
     rows = transition_rows([ds], pred_level=0.3)
     assert rows[0]["delta_pred"] == 2.0
+
+
+def test_theory_points_per_initialisation_and_the_limit():
+    """theory_points reads delta_NN(d) per (m, init_scale, a_init) from a theory.nc and fits the
+    limit a + b/sqrt(d) (theory.limit.fit_limit) where two d have a value; an initialisation
+    with no value at some d gets no limit."""
+    import json
+
+    import xarray as xr
+
+    from deltann.finite_size import theory_markdown, theory_points
+    from deltann.theory.limit import fit_limit
+
+    dims = ("target", "activation", "loss", "m", "init_scale", "a_init", "d")
+    y = np.array([[3.0, 3.2], [4.0, np.nan]]).reshape(1, 1, 1, 1, 2, 1, 2)
+    e = np.full_like(y, 0.1)
+    th = xr.Dataset({"delta_nn": (dims, y), "delta_nn_err": (dims, e)},
+                    coords={"target": ["z2sat"], "activation": ["softplus"], "loss": ["square"],
+                            "m": [2], "init_scale": [1.0, 0.5], "a_init": [1.0],
+                            "d": [200, 400]})
+    th.attrs["config"] = json.dumps({"train": {"schedule": "first_layer"}})
+    pts = theory_points(th)
+    lim = [p for p in pts if not np.isfinite(p["d"])]
+    assert len(lim) == 1 and lim[0]["init_scale"] == 1.0
+    assert lim[0]["delta"] == pytest.approx(fit_limit([200, 400], [3.0, 3.2], [0.1, 0.1]).a)
+    md = theory_markdown(pts)
+    assert "| first_layer | 2 | 0.5 | 1 | 4.00 ± 0.10 | none | – |" in md

@@ -81,3 +81,97 @@ def test_z2_hard_direction_learned_only_at_large_delta():
             res = _run(TrainConfig(steps=3000), data=data, seed=seed)
             ov = np.max(np.abs(res.cosine[-1, :, 0]))
             assert lo <= ov <= hi, (delta, seed, ov)
+
+
+def _z2sat(delta, seed, d=100):
+    return make_dataset(get_target("z2sat"), d, int(delta * d), 500, 0.0,
+                        seed_sequence(1, "test", seed))
+
+
+def _q(res):
+    from deltann.train import subspace_overlap
+
+    return np.array([subspace_overlap(c, [0]) for c in res.cosine])
+
+
+def test_early_stop_rule():
+    """escaped needs both q >= stop_overlap and a flat risk over the last doubling; stuck needs
+    stuck_after > 0; nothing stops with early_stop off."""
+    from deltann.train import early_stop_reason
+
+    steps = np.array([0, 1, 2, 4, 8, 16, 32])
+    flat = np.array([1.0, 0.9, 0.5, 0.2, 0.1, 0.1, 0.1])
+    q_up = np.array([0.1, 0.1, 0.1, 0.5, 0.95, 0.95, 0.95])
+    on = TrainConfig(early_stop=True)
+    assert early_stop_reason(on, steps, flat, q_up, 6) == "escaped"  # t=32 vs t'=16
+    assert early_stop_reason(on, steps, flat, q_up, 4) is None  # risk 0.1 vs 0.2 at t'=4
+    assert early_stop_reason(TrainConfig(), steps, flat, q_up, 6) is None
+    q_low = np.full(7, 0.2)
+    assert early_stop_reason(on, steps, flat, q_low, 6) is None  # stuck_after = 0: never
+    stuck = TrainConfig(early_stop=True, stuck_after=16)
+    assert early_stop_reason(stuck, steps, flat, q_low, 6) == "stuck"
+    q_rising = np.array([0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.3])
+    assert early_stop_reason(stuck, steps, flat, q_rising, 6) is None
+
+
+def test_early_stop_of_escaped_runs_loses_nothing():
+    """z2sat, softplus, first_layer, m = 2, d = 100, delta = 8, lr 0.1, 4000 steps, seeds 0, 1
+    (both escape by ~2600 steps): the stopped run is the full run's prefix bit for bit, and what
+    the full run adds after the stop changes the hard overlap by < 0.02 and the train risk by
+    < 1 % (the rule asked for a risk flat to 1e-3 over the last doubling)."""
+    for seed in (0, 1):
+        data = _z2sat(8.0, seed)
+        kw = {"steps": 4000, "lr": 0.1, "schedule": "first_layer"}
+        full = _run(TrainConfig(**kw), data=data, seed=seed)
+        res = train(data, get_activation("softplus"), get_loss("square"), 2,
+                    TrainConfig(**kw, early_stop=True), np.random.default_rng(seed), watch=[0])
+        assert res.stop_reason == "escaped" and 0 < res.stop_step < 4000
+        i = int(np.nonzero(res.steps == res.stop_step)[0][0])
+        np.testing.assert_array_equal(res.train_risk[: i + 1], full.train_risk[: i + 1])
+        assert np.all(np.isnan(res.train_risk[i + 1:]))
+        q, qf = _q(res), _q(full)
+        assert q[i] >= 0.9 and abs(qf[-1] - q[i]) < 0.02
+        assert abs(full.train_risk[-1] - res.train_risk[i]) < 0.01 * res.train_risk[i]
+
+
+def test_stuck_stop_only_when_asked_and_the_full_run_stays_stuck():
+    """z2sat, softplus, both, m = 2, d = 100, delta = 2 (below GD's transition), 8000 steps,
+    seeds 0-2: with stuck_after = 2000 every run stops as stuck (hard overlap rose by <= 0.01
+    over the last doubling); the full runs end below 1/2 too (the stop did not cut an escape)."""
+    for seed in range(3):
+        data = _z2sat(2.0, seed)
+        kw = {"steps": 8000, "lr": 0.1, "schedule": "both"}
+        full = _run(TrainConfig(**kw), data=data, seed=seed)
+        res = train(data, get_activation("softplus"), get_loss("square"), 2,
+                    TrainConfig(**kw, early_stop=True, stuck_after=2000),
+                    np.random.default_rng(seed), watch=[0])
+        assert res.stop_reason == "stuck" and 2000 <= res.stop_step < 8000
+        assert _q(full)[-1] < 0.5
+
+
+def test_run_file_and_sweep_record_the_stop(tmp_path):
+    """The workflow's run file carries stop_step and stop_reason (CF flags), the sweep stacks
+    them, and GD's transition reads the last record of a stopped run (not the NaN after it)."""
+    from deltann.config import validate_config
+    from deltann.phases import gd_transitions
+    from deltann.pipeline import aggregate, train_run
+    from deltann.sweep import expand
+
+    cfg = validate_config({"experiments": {"e": {
+        "target": ["z2sat"], "width": [2], "d": [100], "delta": [8], "seeds": 1, "n_test": 500,
+        "train": {"steps": 4000, "lr": 0.1, "schedule": "first_layer", "early_stop": True}}}})
+    sl = {"experiment": "e", "base_seed": cfg["base_seed"], **cfg["experiments"]["e"]}
+    runs = {p: train_run(sl, p) for p in expand(sl)}
+    ds = next(iter(runs.values()))
+    assert ds["stop_reason"].attrs["flag_meanings"] == "budget escaped stuck diverged"
+    assert int(ds["stop_reason"]) == 1 and 0 < int(ds["stop_step"]) < 4000
+    import xarray as xr
+
+    from deltann.io import write_netcdf
+
+    back = xr.load_dataset(write_netcdf(ds, tmp_path / "run.nc"))  # netcdf4, CF flags kept
+    assert list(back["stop_reason"].attrs["flag_values"]) == [0, 1, 2, 3]
+    sw = aggregate(sl, runs)
+    assert int(sw["stop_reason"].squeeze()) == 1 and np.isnan(sw["hard_overlap"][..., -1]).all()
+    (row,) = gd_transitions(sw)
+    assert row["mean_overlap"][0] >= 0.9

@@ -206,15 +206,27 @@ def _gd_threshold(args) -> int:
 
 
 def _finite_size(args) -> int:
-    from .finite_size import plateau_rows, rows_dataset, rows_markdown, transition_rows
+    from .finite_size import (
+        plateau_rows,
+        rows_dataset,
+        rows_markdown,
+        theory_markdown,
+        theory_points,
+        transition_rows,
+    )
     from .io import write_netcdf
 
     sweeps = [_load("finite-size", f, ("hard_overlap", "diverged", "train_risk", "test_risk"),
                     ("config",)) for f in args.files]
     if any(s is None for s in sweeps):
         return 2
+    theories = [_load("finite-size", f, ("delta_nn", "delta_nn_err"), ("config",))
+                for f in args.theory]
+    if any(t is None for t in theories):
+        return 2
     rows = transition_rows(sweeps, pred_level=args.pred_level)
     plateaus = plateau_rows(sweeps)
+    points = [p for t in theories for p in theory_points(t)]
     if args.out:
         ds = rows_dataset(rows)
         ds.attrs["plateaus_json"] = json.dumps(plateaus, default=float)
@@ -222,9 +234,12 @@ def _finite_size(args) -> int:
         write_netcdf(ds, args.out)
         print(f"deltann finite-size: wrote {args.out}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"transitions": rows, "plateaus": plateaus}, default=float))
+        print(json.dumps({"transitions": rows, "plateaus": plateaus, "theory": points},
+                         default=float))
         return 0
     print(rows_markdown(rows))
+    if points:
+        print("\n" + theory_markdown(points))
     if args.plateaus:
         print("\n| schedule | m | d | δ | escaped | median τ_esc | t_fit | plateau τ − t_fit | "
               "predicted τ | test risk on plateau → final |\n" + "|---" * 10 + "|")
@@ -309,6 +324,9 @@ def main(argv=None) -> int:
     p.add_argument("--pred-level", type=_finite("--pred-level", 0.0, strict=True), default=0.5,
                    help="predicted hard overlap that counts as an escape (sensitivity; other "
                    "than 1/2 it is read off the recorded pred_overlap)")
+    p.add_argument("--theory", nargs="+", default=[], metavar="THEORY_NC",
+                   help="theory.nc files: also print delta_NN(d) and its d -> inf limit per "
+                        "initialisation")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)

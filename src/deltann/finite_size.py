@@ -30,14 +30,15 @@ from .phases import (
     cells,
     escape_steps,
     gd_transitions,
+    last_finite,
     median_escape,
     seed_crossings,
 )
 from .sweep import INIT_DEFAULTS
-from .theory.limit import wls
+from .theory.limit import fit_limit, wls
 
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
-           "transition_rows",
+           "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows"]
 
 
@@ -51,12 +52,21 @@ def _budget(ds: xr.Dataset) -> int:
 
 
 def late_rise(ds: xr.Dataset) -> xr.DataArray:
-    """q(T) - q(T/2) of every run: the hard overlap at the last record minus at the record
-    nearest T/2 (the last doubling of steps: a run still moving toward theta at the end)."""
+    """q(T) - q(T/2) of every run: the hard overlap at its last finite record T (the budget, or
+    an early stop) minus at the record nearest T/2 (the last doubling of steps: a run still
+    moving toward theta at the end)."""
     t = ds["step"].values.astype(float)
-    mid = int(np.argmin(np.abs(t - t[-1] / 2)))
-    q = ds["hard_overlap"]
-    return (q.isel(step=-1) - q.isel(step=mid)).rename("late_rise")
+
+    def rise(q):
+        ok = np.nonzero(np.isfinite(q))[0]
+        if ok.size == 0:
+            return np.nan
+        last = ok[-1]
+        mid = int(np.argmin(np.abs(t - t[last] / 2)))
+        return q[last] - q[mid]
+
+    return xr.apply_ufunc(rise, ds["hard_overlap"], input_core_dims=[["step"]],
+                          vectorize=True).rename("late_rise")
 
 
 def _err(sem: float, bracket) -> float:
@@ -107,7 +117,7 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
         tau = escape_steps(ds, level)
         alive = ~ds["diverged"].astype(bool)
         rise = late_rise(ds)
-        final = ds["hard_overlap"].isel(step=-1)
+        final = last_finite(ds["hard_overlap"])  # at the budget or an early stop
         for r in gd_transitions(ds, level):
             sel = {k: r[k] for k in CELL_DIMS if k in r}
             row = {"schedule": sch, **INIT_DEFAULTS, **sel, "steps": steps,
@@ -135,7 +145,7 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
                 row["escape_ratio"] = [float(v) for v in np.where(ok, pr_m / np.where(
                     ok, gd_m, 1.0), np.nan)]
                 # runs on which GD and the predictor agree whether the escape happened
-                gd_esc = (ds["hard_overlap"].sel(sel).isel(step=-1) >= level)
+                gd_esc = final.sel(sel) >= level
                 pr_esc = predicted_escaped(ds, pred_level).sel(sel) == 1
                 row["decision_agree"] = [int((gd_esc == pr_esc).sum()), int(gd_esc.size)]
             rows.append(row)
@@ -308,9 +318,51 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
                    float("nan"),
                    "test_plateau": float(np.median(plateau_test)) if plateau_test else
                    float("nan"),
-                   "test_final": float(np.nanmedian(test[:, -1]))}
+                   "test_final": float(np.nanmedian(last_finite(runs["test_risk"]).values))}
             if "pred_escape_step" in runs:
                 row["pred_tau_median"] = float(median_escape(
                     runs["pred_escape_step"].values[None])[0])
             out.append(row)
     return out
+
+
+def theory_points(th, m=None) -> list[dict]:
+    """delta_NN(d) of a theory.nc per (m, init_scale, a_init, d), and the limit (d = inf) per
+    (m, init_scale, a_init) where two or more d have a value: dicts with schedule, m, the
+    initialisation, d (np.inf for the limit), delta and err."""
+    sch = json.loads(th.attrs["config"])["train"]["schedule"]
+    r = th.isel({k: 0 for k in ("target", "activation", "loss") if k in th.dims})
+    out = []
+    for mm in r["m"].values:
+        if m is not None and int(mm) != int(m):
+            continue
+        for isc in (r["init_scale"].values if "init_scale" in r.dims else [1.0]):
+            for ain in (r["a_init"].values if "a_init" in r.dims else [1.0]):
+                c = r.sel(m=mm, **{k: v for k, v in (("init_scale", isc), ("a_init", ain))
+                                   if k in r.dims})
+                d, y, e = c["d"].values, c["delta_nn"].values, c["delta_nn_err"].values
+                base = {"schedule": sch, "m": int(mm), "init_scale": float(isc),
+                        "a_init": float(ain)}
+                out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee)}
+                        for dd, yy, ee in zip(d, y, e, strict=True)]
+                if np.isfinite(y).sum() >= 2:
+                    f = fit_limit(list(d), list(y), list(e))
+                    out.append({**base, "d": np.inf, "delta": float(f.a), "err": float(f.a_err)})
+    return out
+
+
+def theory_markdown(points: list[dict]) -> str:
+    """``theory_points`` as Markdown: one line per (schedule, m, initialisation), delta_NN(d)
+    per d and the limit."""
+    keys = sorted({(p["schedule"], p["m"], p["init_scale"], p["a_init"]) for p in points})
+    ds_ = sorted({p["d"] for p in points if np.isfinite(p["d"])})
+    lines = ["| schedule | m | init_scale | a_init | " + " | ".join(f"δ_NN(d = {d})" for d in ds_)
+             + " | δ_NN(∞) (a + b/√d) |", "|" + "---|" * (5 + len(ds_))]
+    for k in keys:
+        at = {p["d"]: p for p in points if (p["schedule"], p["m"], p["init_scale"],
+                                             p["a_init"]) == k}
+        cols = [_pm(at[d]["delta"], at[d]["err"]) if d in at else "–" for d in ds_]
+        lim = _pm(at[np.inf]["delta"], at[np.inf]["err"]) if np.inf in at else "–"
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]:g} | {k[3]:g} | " + " | ".join(cols)
+                     + f" | {lim} |")
+    return "\n".join(lines)

@@ -104,8 +104,12 @@ def _check(ds: xr.Dataset, path) -> None:
                 raise ValueError(f"{path}: variable {name!r} has no {key!r} attribute")
     for where, attrs in [("global", ds.attrs)] + [(n, v.attrs) for n, v in ds.variables.items()]:
         for k, v in attrs.items():
+            numeric_1d = (isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype.kind in "iuf")
+            if numeric_1d:  # e.g. CF flag_values
+                continue
             if not isinstance(v, (str, int, float, np.integer, np.floating)) or isinstance(v, bool):
-                raise TypeError(f"{path}: attribute {where}.{k} = {v!r} is not str/int/float")
+                raise TypeError(f"{path}: attribute {where}.{k} = {v!r} is not str/int/float "
+                                "or a 1-d numeric array")
 
 
 def _umask() -> int:

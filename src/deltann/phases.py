@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CELL_DIMS", "ESCAPE_LEVEL", "cells", "escape_step", "escape_steps", "gd_threshold",
-           "gd_transitions", "plateau_step", "plateau_steps", "seed_crossings"]
+__all__ = ["CELL_DIMS", "ESCAPE_LEVEL", "cells", "last_finite", "escape_step", "escape_steps",
+           "gd_threshold", "gd_transitions", "plateau_step", "plateau_steps", "seed_crossings"]
 
 ESCAPE_LEVEL = 0.5
 
@@ -74,6 +74,20 @@ def gd_threshold(deltas, final_overlap, level: float = ESCAPE_LEVEL) -> float:
     return crossing(deltas, np.asarray(final_overlap, float) - level)
 
 
+def last_finite(da, dim: str = "step"):
+    """Last finite value along ``dim`` of a DataArray (NaN where none): a diverged or early-stopped
+    run's last record."""
+    import xarray as xr
+
+    vals = np.moveaxis(da.values, da.get_axis_num(dim), -1)
+    ok = np.isfinite(vals)
+    idx = np.where(ok.any(-1), vals.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
+    out = np.take_along_axis(vals, idx[..., None], -1)[..., 0]
+    out = np.where(ok.any(-1), out, np.nan)
+    return xr.DataArray(out, dims=[x for x in da.dims if x != dim],
+                        coords={k: v for k, v in da.coords.items() if dim not in v.dims})
+
+
 #: the dimensions of a sweep that label one transition (the rest: delta, seed, step)
 CELL_DIMS = ("target", "activation", "loss", "m", "d", "init_scale", "a_init")
 
@@ -107,8 +121,6 @@ def gd_transitions(ds, level: float = ESCAPE_LEVEL) -> list[dict]:
     per-seed crossings and their standard error (the uncertainty reported with delta_gd), the
     seed-mean overlaps, whether the transition is below the grid and whether the mean stays
     above ``level`` after it crosses. Diverged runs are left out of the means."""
-    from .figures.style import last_finite
-
     q = last_finite(ds["hard_overlap"]).where(~ds["diverged"].astype(bool))
     x = ds["delta"].values
     out = []

@@ -22,7 +22,7 @@ from .losses import get_loss
 from .model import Params, kernel
 from .sweep import SWEEP_AXES, Point, axis_values, expand, run_id
 from .targets import get_target, target_mean
-from .train import TrainConfig, subspace_overlap, train
+from .train import STOP_REASONS, TrainConfig, subspace_overlap, train
 
 __all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
            "aggregate", "run_attrs", "run_entropy", "VAR_ATTRS", "TIMING_VARS"]
@@ -66,6 +66,8 @@ VAR_ATTRS = {
     "diverged_step": ("step at which the run diverged (-1 if it did not)", "1"),
     "n": ("number of training samples", "1"),
     "train_seconds": ("wall time of the GD loop", "s"),
+    "stop_step": ("step at which early stopping ended the run (-1: it did not)", "1"),
+    "stop_reason": ("why the run ended: 0 budget, 1 escaped, 2 stuck, 3 diverged", "1"),
     "eigval": ("Hessian eigenvalues, ascending (NaN where not computed)", "1"),
     "vec_eigval": ("eigenvalues of the lowest eigenvectors", "1"),
     "vec_overlap": ("squared overlap <v_j, theta_a>^2 of eigenvector block j with theta_a", "1"),
@@ -147,7 +149,7 @@ def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
     log.info("train %s/%s: n=%d d=%d m=%d steps=%d init_scale=%g a_init=%g", name, run_id(p), p.n,
              p.d, p.m, cfg.steps, p.init_scale, p.a_init)
     res = train(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
-                np.random.default_rng(ss_init))
+                np.random.default_rng(ss_init), watch=target.hard)
     hard = [subspace_overlap(c, target.hard) for c in res.cosine]
     easy = [subspace_overlap(c, target.easy) for c in res.cosine]
     snaps = res.snapshot_steps
@@ -172,6 +174,10 @@ def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
             "diverged": ((), np.int8(res.diverged)),
             "diverged_step": ((), np.int64(res.diverged_step)),
             "n": ((), np.int64(p.n)), "train_seconds": ((), float(res.seconds)),
+            "stop_step": ((), np.int64(res.stop_step)),
+            "stop_reason": ((), np.int8(STOP_REASONS.index(res.stop_reason)),
+                            {"flag_values": np.arange(len(STOP_REASONS), dtype=np.int8),
+                             "flag_meanings": " ".join(STOP_REASONS)}),
         },
         coords={"step": res.steps, "neuron": np.arange(p.m), "latent": np.arange(target.k),
                 "latent_kind": ("latent", kind), "snap": snaps},

@@ -7,6 +7,18 @@ Schedules (eta = lr; eta_W = eta * m if ``width_scaled_lr``):
 Initialisation: W0 ~ N(0, init_scale^2 / d) entrywise, a0 = a_init / m, c0 = 0.
 A run whose risk becomes non-finite or whose weights exceed ``max_weight_norm`` stops and is
 returned with ``diverged=True`` and the step it happened; records after it are NaN.
+
+Early stopping (``early_stop``, off by default), checked at the record steps t with the record
+t' nearest t/2 (the last doubling of steps), q = max_j |P_S w_j|/|w_j| over the watched latent
+directions S (the target's hard ones in the workflow), r the train risk:
+  escaped  q(t) >= stop_overlap and |r(t) - r(t')| <= stop_rtol |r(t)|: the answer is known;
+  stuck    t >= stuck_after > 0, q(t) < 1/2 and q(t) - q(t') <= stuck_qtol: the hard component
+           did not grow over the last doubling (the train risk may still fall, fitting noise
+           directions). At that rate q needs more than (t/2) ln(1/(2q)) / ln(1 + stuck_qtol/q)
+           further steps to reach 1/2, but an exponential escape can start later: stuck_after = 0
+           (the default) never stops a run below 1/2.
+A run never stops before its last snapshot step (the Hessian needs it). The stop step and reason
+are returned; records after the stop are NaN.
 """
 
 from __future__ import annotations
@@ -23,8 +35,8 @@ from .gram import GramGD, use_gram
 from .losses import Loss
 from .model import Params, Workspace, forward, value_and_grad
 
-__all__ = ["SCHEDULES", "TrainConfig", "TrainResult", "record_steps", "init_params", "train",
-           "latent_cosines", "subspace_overlap"]
+__all__ = ["SCHEDULES", "STOP_REASONS", "TrainConfig", "TrainResult", "record_steps",
+           "init_params", "train", "early_stop_reason", "latent_cosines", "subspace_overlap"]
 
 log = logging.getLogger(__name__)
 SCHEDULES = ("both", "first_layer", "two_timescale")
@@ -54,12 +66,21 @@ class TrainConfig:
     snapshot_steps: tuple[int, ...] = ()
     max_weight_norm: float = 1e6
     dtype: str = "float64"
+    early_stop: bool = False
+    stop_overlap: float = 0.9
+    stop_rtol: float = 1e-3
+    stuck_after: int = 0
+    stuck_qtol: float = 0.01
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if self.steps < 0 or self.lr <= 0 or self.n_records < 2:
             raise ValueError("train.steps >= 0, train.lr > 0 and train.n_records >= 2 are required")
+        if not (0 < self.stop_overlap <= 1 and self.stop_rtol > 0 and self.stuck_after >= 0
+                and self.stuck_qtol > 0):
+            raise ValueError("train.stop_overlap in (0, 1], train.stop_rtol > 0, "
+                             "train.stuck_after >= 0 and train.stuck_qtol > 0 are required")
 
     def learning_rates(self, m: int) -> tuple[float, float, float]:
         """(eta_W, eta_a, eta_c) for this schedule."""
@@ -114,12 +135,36 @@ class TrainResult:
     diverged: bool = False
     diverged_step: int = -1
     seconds: float = 0.0
+    stop_step: int = -1  # early stop: the step it ended at (-1: it did not stop early)
+    stop_reason: str = "budget"  # budget | escaped | stuck | diverged
+
+
+#: codes of TrainResult.stop_reason in NetCDF (flag_values / flag_meanings)
+STOP_REASONS = ("budget", "escaped", "stuck", "diverged")
+
+
+def early_stop_reason(cfg: TrainConfig, steps, risk, q, rec: int) -> str | None:
+    """'escaped' / 'stuck' if run records 0..rec (steps, train risk, watched overlap q) meet the
+    early-stopping rule of the module docstring at record ``rec``, else None."""
+    t = int(steps[rec])
+    if not cfg.early_stop or t < 2:
+        return None
+    j = int(np.searchsorted(steps, t // 2, side="right")) - 1  # record at or before t/2
+    if j >= rec or not (np.isfinite(risk[j]) and np.isfinite(q[j])):
+        return None
+    flat = abs(risk[rec] - risk[j]) <= cfg.stop_rtol * abs(risk[rec])
+    if flat and q[rec] >= cfg.stop_overlap:
+        return "escaped"
+    if (cfg.stuck_after and t >= cfg.stuck_after and q[rec] < 0.5
+            and q[rec] - q[j] <= cfg.stuck_qtol):
+        return "stuck"
+    return None
 
 
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
           frozen: np.ndarray | None = None, gram: bool | None = None,
-          init: Params | None = None, hook=None) -> TrainResult:
+          init: Params | None = None, hook=None, watch=None) -> TrainResult:
     """Run full-batch GD on ``data`` from a fresh init drawn with ``rng`` (or from ``init``).
 
     frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
@@ -130,6 +175,7 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     hook: optional ``hook(t, p, g) -> bool`` called at every step t with the parameters and the
     (unprojected) gradient before the step (read-only; forces the direct path); returning True
     ends the run there (later records stay NaN) -- ``deltann.escape`` propagates a perturbation.
+    watch: latent columns whose subspace overlap decides ``cfg.early_stop`` (default: all).
     """
     dtype = np.dtype(cfg.dtype)
     X = np.ascontiguousarray(data.X, dtype=dtype)
@@ -153,6 +199,8 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     )
     t0 = last_log = time.perf_counter()
     rec = 0
+    watch = list(range(k)) if watch is None else list(watch)
+    q_watch = np.full(R, np.nan)
     gram = (use_gram(*X.shape) if gram is None else gram) and hook is None
     if gram:
         gs = GramGD(X, p.W, frozen)
@@ -167,6 +215,7 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
             wmax = float(np.max(np.abs(p.W))) if p.W.size else 0.0
         if not np.isfinite(value) or not np.isfinite(wmax) or wmax > cfg.max_weight_norm:
             res.diverged, res.diverged_step = True, t
+            res.stop_reason = "diverged"
             log.warning("diverged at step %d (risk=%s, max|W|=%s)", t, value, wmax)
             break
         if t == grid[rec]:
@@ -185,7 +234,14 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
             if t in snap_set:
                 res.snapshots.append(Params(p.W.astype(np.float64), p.a.astype(np.float64),
                                             float(p.c)))
+            q_watch[rec] = subspace_overlap(res.cosine[rec], watch)
+            why = early_stop_reason(cfg, grid, res.train_risk, q_watch, rec)
             rec += 1
+            if why is not None and t < cfg.steps and t >= max(snap_set, default=0):
+                res.stop_step, res.stop_reason = t, why
+                log.info("early stop at step %d/%d (%s): watched overlap %.3f, train risk %.4g",
+                         t, cfg.steps, why, q_watch[rec - 1], value)
+                break
             now = time.perf_counter()
             if now - last_log > progress_seconds or t == cfg.steps:
                 last_log = now

@@ -50,6 +50,10 @@ def draw(data, cfg):
             if int(rs["diverged"]):
                 for ax in row:
                     ax.axvline(max(int(rs["diverged_step"]), 0.5), color=c, lw=0.8, ls="-.")
+            if "stop_step" in rs and int(rs["stop_step"]) > 0:  # early stop: the run ends here
+                t_stop = int(rs["stop_step"])
+                row[2].plot(t_stop, float(rs["hard_overlap"].sel(step=t_stop)), "s", color=c,
+                            ms=5, mfc="none")
         tv = tau.sel(delta=dl).values
         n_esc = int(np.isfinite(tv).sum())
         t_esc = float(median_escape(tv))  # never-escaped seeds count as infinitely late
@@ -88,7 +92,11 @@ def draw(data, cfg):
     axes[0][2].legend(handles=[Line2D([], [], color=gray, label="hard"),
                                Line2D([], [], color=gray, ls=":", label="easy"),
                                Line2D([], [], color=gray, ls="none", marker="|", ms=12, mew=2,
-                                      label="a seed's escape step")], loc="best")
+                                      label="a seed's escape step")]
+                      + ([Line2D([], [], color=gray, ls="none", marker="s", mfc="none",
+                                 label="early stop (run ends)")]
+                         if "stop_step" in sub and (sub["stop_step"] > 0).any() else []),
+                      loc="best")
     fig.legend(handles=[Patch(color=c, alpha=0.3, label=f"phase {n}")
                         for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)],
                loc="outside lower center", ncol=3, fontsize=8)

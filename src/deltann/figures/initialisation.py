@@ -8,14 +8,11 @@ limit a + b/sqrt(d) where it has two or more d). ``select: {m: ...}`` keeps one 
 
 from __future__ import annotations
 
-import json
-
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..finite_size import transition_rows
+from ..finite_size import theory_points, transition_rows
 from ..sweep import INIT_DEFAULTS
-from ..theory.limit import fit_limit
 from .style import PALETTE, plural
 
 REQUIRES = {
@@ -26,31 +23,6 @@ REQUIRES = {
                "attrs": ("config", "experiment")},
 }
 LABELS = {"init_scale": "init_scale (W0 ~ N(0, s²/d))", "a_init": "a_init (a0 = a_init/m)"}
-
-
-def theory_points(th, m=None) -> list[dict]:
-    """delta_NN(d) of a theory.nc per (m, init_scale, a_init, d), and the limit (d = inf) per
-    (m, init_scale, a_init) where two or more d have a value: dicts with schedule, m, the
-    initialisation, d (np.inf for the limit), delta and err."""
-    sch = json.loads(th.attrs["config"])["train"]["schedule"]
-    r = th.isel({k: 0 for k in ("target", "activation", "loss") if k in th.dims})
-    out = []
-    for mm in r["m"].values:
-        if m is not None and int(mm) != int(m):
-            continue
-        for isc in (r["init_scale"].values if "init_scale" in r.dims else [1.0]):
-            for ain in (r["a_init"].values if "a_init" in r.dims else [1.0]):
-                c = r.sel(m=mm, **{k: v for k, v in (("init_scale", isc), ("a_init", ain))
-                                   if k in r.dims})
-                d, y, e = c["d"].values, c["delta_nn"].values, c["delta_nn_err"].values
-                base = {"schedule": sch, "m": int(mm), "init_scale": float(isc),
-                        "a_init": float(ain)}
-                out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee)}
-                        for dd, yy, ee in zip(d, y, e, strict=True)]
-                if np.isfinite(y).sum() >= 2:
-                    f = fit_limit(list(d), list(y), list(e))
-                    out.append({**base, "d": np.inf, "delta": float(f.a), "err": float(f.a_err)})
-    return out
 
 
 def _on_axis(r: dict, axis: str) -> bool:

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from ..phases import last_finite  # noqa: E402, F401  (re-exported for the figure modules)
+
 __all__ = ["PALETTE", "apply_style", "describe", "last_finite", "nearest", "relation", "select",
            "theory_at", "theory_delta_nn", "delta_nn_label", "diverged_note", "delta_axis",
            "clipped_sd", "plural"]
@@ -111,17 +113,6 @@ def diverged_note(ax, diverged: xr.DataArray, what: str = "runs") -> int:
         ax.text(0.99, 0.02, f"{k} of {n} {what} diverged (not drawn)", transform=ax.transAxes,
                 ha="right", va="bottom", fontsize=8, color="#D55E00")
     return k
-
-
-def last_finite(da: xr.DataArray, dim: str = "step") -> xr.DataArray:
-    """Last finite value along ``dim`` (NaN where none): a diverged run's last good record."""
-    vals = np.moveaxis(da.values, da.get_axis_num(dim), -1)
-    ok = np.isfinite(vals)
-    idx = np.where(ok.any(-1), vals.shape[-1] - 1 - np.argmax(ok[..., ::-1], axis=-1), 0)
-    out = np.take_along_axis(vals, idx[..., None], -1)[..., 0]
-    out = np.where(ok.any(-1), out, np.nan)
-    return xr.DataArray(out, dims=[x for x in da.dims if x != dim],
-                        coords={k: v for k, v in da.coords.items() if dim not in v.dims})
 
 
 def theory_at(th, sub):
