@@ -139,10 +139,11 @@ def test_theory_points_per_initialisation_and_the_limit():
                     coords={"target": ["z2sat"], "activation": ["softplus"], "loss": ["square"],
                             "m": [2], "init_scale": [1.0, 0.5], "a_init": [1.0],
                             "d": [200, 400]})
-    th.attrs["config"] = json.dumps({"train": {"schedule": "first_layer"}})
+    th.attrs["config"] = json.dumps({"train": {"schedule": "first_layer"},
+                                     "theory": {"delta_range": [1, 16]}})
     pts = theory_points(th)
     lim = [p for p in pts if not np.isfinite(p["d"])]
     assert len(lim) == 1 and lim[0]["init_scale"] == 1.0
     assert lim[0]["delta"] == pytest.approx(fit_limit([200, 400], [3.0, 3.2], [0.1, 0.1]).a)
     md = theory_markdown(pts)
-    assert "| first_layer | 2 | 0.5 | 1 | 4.00 ± 0.10 | none | – |" in md
+    assert "| first_layer | 2 | 0.5 | 1 | 4.00 ± 0.10 | none ≤ 16 | – |" in md

@@ -329,8 +329,11 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
 def theory_points(th, m=None) -> list[dict]:
     """delta_NN(d) of a theory.nc per (m, init_scale, a_init, d), and the limit (d = inf) per
     (m, init_scale, a_init) where two or more d have a value: dicts with schedule, m, the
-    initialisation, d (np.inf for the limit), delta and err."""
-    sch = json.loads(th.attrs["config"])["train"]["schedule"]
+    initialisation, d (np.inf for the limit), delta, err, the estimator's status (value, none,
+    unconverged, ...; "fit" for the limit) and the upper end of its scan (max_delta)."""
+    cfg = json.loads(th.attrs["config"])
+    sch = cfg["train"]["schedule"]
+    hi = float(cfg.get("theory", {}).get("delta_range", [np.nan, np.nan])[-1])
     r = th.isel({k: 0 for k in ("target", "activation", "loss") if k in th.dims})
     out = []
     for mm in r["m"].values:
@@ -341,13 +344,16 @@ def theory_points(th, m=None) -> list[dict]:
                 c = r.sel(m=mm, **{k: v for k, v in (("init_scale", isc), ("a_init", ain))
                                    if k in r.dims})
                 d, y, e = c["d"].values, c["delta_nn"].values, c["delta_nn_err"].values
+                st = (c["delta_nn_status"].values if "delta_nn_status" in c else
+                      np.where(np.isfinite(y), "value", "none"))
                 base = {"schedule": sch, "m": int(mm), "init_scale": float(isc),
-                        "a_init": float(ain)}
-                out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee)}
-                        for dd, yy, ee in zip(d, y, e, strict=True)]
+                        "a_init": float(ain), "max_delta": hi}
+                out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee),
+                         "status": str(ss)} for dd, yy, ee, ss in zip(d, y, e, st, strict=True)]
                 if np.isfinite(y).sum() >= 2:
                     f = fit_limit(list(d), list(y), list(e))
-                    out.append({**base, "d": np.inf, "delta": float(f.a), "err": float(f.a_err)})
+                    out.append({**base, "d": np.inf, "delta": float(f.a), "err": float(f.a_err),
+                                "status": "fit"})
     return out
 
 
@@ -361,7 +367,9 @@ def theory_markdown(points: list[dict]) -> str:
     for k in keys:
         at = {p["d"]: p for p in points if (p["schedule"], p["m"], p["init_scale"],
                                              p["a_init"]) == k}
-        cols = [_pm(at[d]["delta"], at[d]["err"]) if d in at else "–" for d in ds_]
+        cols = [("–" if d not in at else _pm(at[d]["delta"], at[d]["err"])
+                 if np.isfinite(at[d]["delta"]) else f"{at[d]['status']} ≤ {at[d]['max_delta']:g}"
+                 if at[d]["status"] == "none" else at[d]["status"]) for d in ds_]
         lim = _pm(at[np.inf]["delta"], at[np.inf]["err"]) if np.inf in at else "–"
         lines.append(f"| {k[0]} | {k[1]} | {k[2]:g} | {k[3]:g} | " + " | ".join(cols)
                      + f" | {lim} |")

@@ -113,10 +113,11 @@ def draw(data, cfg):
                 if ch["target"] != t:
                     continue
                 diff = [k for k in base if str(ch.get(k, INIT_DEFAULTS.get(k))) != str(base[k])]
-                shown = [type(ch[dim])(v) for v in vals]  # numpy scalars as the check's type
-                if diff not in ([], [dim]) or ch[dim] not in shown:
+                at = ch.get(dim, INIT_DEFAULTS.get(dim))  # sweeps without the init axes: 1
+                shown = [type(at)(v) for v in vals]  # numpy scalars as the check's type
+                if diff not in ([], [dim]) or at not in shown:
                     continue
-                xi = shown.index(ch[dim]) + off
+                xi = shown.index(at) + off
                 if np.isfinite(ch["delta_gd"]):
                     ax.plot(xi, ch["delta_gd"], MARKERS[i % len(MARKERS)], mfc="none", mec="k",
                             ms=11, mew=1.3)

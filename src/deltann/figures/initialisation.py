@@ -77,12 +77,23 @@ def draw(data, cfg):
                                     yerr=[p["err"] for p in okq], fmt="*" + ls, color=color[d],
                                     ms=10, mfc="none", capsize=2, alpha=0.8,
                                     label=f"δ_NN(d) theory, d={d}, m={mm}")
+                    none = [p for p in q if p["status"] == "none"]
+                    if none:  # no negative theta-outlier up to the scan's end: a mark at the top
+                        y_top = 0.97 - 0.05 * dall.index(d)  # one row per d: none hidden
+                        ax.plot([p[axis] for p in none], [y_top] * len(none), "^",
+                                color=color[d], ms=9, mfc="none",
+                                transform=ax.get_xaxis_transform(), clip_on=False,
+                                label=f"δ_NN(d={d}): none up to δ = {none[0]['max_delta']:g}")
                 lim = sorted((p for p in ps if p["m"] == mm and not np.isfinite(p["d"])
                               and np.isfinite(p["delta"])), key=lambda p: p[axis])
                 if lim:
                     ax.errorbar([p[axis] for p in lim], [p["delta"] for p in lim],
                                 yerr=[p["err"] for p in lim], fmt="D" + ls, color="k", ms=6,
                                 capsize=3, label=f"δ_NN(∞) = a + b/√d limit, m={mm}")
+            if theories and not ps:
+                ax.text(0.02, 0.03, "no theory for this schedule in 'theories'\n(schedule both: "
+                        "no converged second-phase point, docs/theory.md §6)",
+                        transform=ax.transAxes, fontsize=7, color="0.4", va="bottom")
             xs = sorted({r[axis] for r in rs} | {p[axis] for p in ps})
             if xs and min(xs) > 0:
                 ax.set_xscale("log")
