@@ -54,7 +54,7 @@ def draw(data, cfg):
     fits = fit_log_d(rows)
     scheds = sorted({r["schedule"] for r in rows})
     widths = sorted({r["m"] for r in rows})
-    fig, axes = plt.subplots(1, len(scheds), figsize=(5.2 * len(scheds), 4.2), squeeze=False,
+    fig, axes = plt.subplots(1, len(scheds), figsize=(5.6 * len(scheds), 5.6), squeeze=False,
                              layout="constrained", sharey=True)
     dall = sorted({r["d"] for r in rows})
     dgrid = np.geomspace(min(dall) / 1.3, max(dall) * 4, 60)
@@ -109,7 +109,7 @@ def draw(data, cfg):
         ax.minorticks_off()
         ax.set_xlabel("d")
         ax.set_title(f"schedule {sch}: {plural(seeds[-1], 'seed')}; steps {steps}", fontsize=9)
-        ax.legend(fontsize=8, loc="best")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     axes[0][0].set_ylabel("transition δ (seed-mean final hard overlap = 1/2)")
     fig.suptitle("Where GD learns the hard direction, against d")
     return fig
