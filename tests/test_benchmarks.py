@@ -56,6 +56,8 @@ def test_pipeline_rows_from_snakemake_benchmark_files(tmp_path):
         "e/train/z2__softplus__square__m2__d100__delta2__s0.tsv": (3.0, 120.0, 2.9),
         "e/train/z2__softplus__square__m2__d100__delta8__s0.tsv": (5.0, 130.0, 4.8),
         "e/hessian/z2__softplus__square__m2__d100__delta2__s0.tsv": (1.0, 140.0, 0.9),
+        "e/escape/z2__softplus__square__m2__d100__delta2__s0__a2.tsv": (2.5, 125.0, 2.4),
+        "e/theory_parts/all.tsv": (6.0, 145.0, 5.9),
         "e/aggregate.tsv": (2.0, 150.0, 1.5),
         "figures/bbp.tsv": (1.5, 160.0, 1.2),
         "thresholds/z2sat/softplus__square__m2__first_layer.tsv": (4.0, 135.0, 3.9),
@@ -65,12 +67,15 @@ def test_pipeline_rows_from_snakemake_benchmark_files(tmp_path):
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(head + f"{s}\t0:00:0{int(s)}\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
     recs = pipeline.read_benchmarks(tmp_path)
-    assert sorted(r["rule"] for r in recs) == ["aggregate", "figure", "hessian", "threshold_cell",
-                                               "train", "train"]
+    assert sorted(r["rule"] for r in recs) == ["aggregate", "escape", "figure", "hessian",
+                                               "theory_part", "threshold_cell", "train", "train"]
     rows = pipeline.rows_from(10.0, recs)
-    assert rows[0].ratio == pytest.approx(16.5 / 10.0)
+    assert rows[0].ratio == pytest.approx(25.0 / 10.0)
     train = next(r for r in rows if r.case.startswith("rule train"))
     assert train.ratio == pytest.approx(0.8) and train.extra["max_rss_mb"] == 130.0
+    loop = pipeline.rows_from(10.0, recs, gd_loop_s=2.0)
+    share = next(r for r in loop if "GD loop" in r.case)
+    assert share.ratio == pytest.approx(2.0 / 8.0) and share.extra["startup_share"] == 0.75
     rss = rows[-1]
     assert rss.unit == "MB" and rss.extra["x_mb"] == pytest.approx(8 * 800 * 100 / 1e6)
     assert rss.ratio == pytest.approx(130.0 / (8 * 800 * 100 / 1e6))
