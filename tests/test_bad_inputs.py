@@ -113,6 +113,16 @@ CONFIG_CASES = [
      "figures.grokking.select.m: 2 is not a value of experiment 'ci_m1'; allowed values: [1]"),
     ("stop_level", _set("experiments.ci.predictor", {"enabled": True, "stop_level": 2}),
      "experiments.ci.predictor.stop_level: 2 is greater than the maximum of 1"),
+    # initialisation, early stopping
+    ("init_theories", _set("figures.initialisation", {"kind": "initialisation", "checks": ["ci"],
+                                                      "theories": ["ci_m1"]}),
+     "figures.initialisation.theories: 'ci_m1' has theory.enabled false"),
+    ("init_run_ids", _set("experiments.ci_m1.a_init", [1, 1.0000001]),
+     "experiments.ci_m1.a_init: 1 and 1.0000001 give the same run id 'a1'"),
+    ("init_trajectory", _set("experiments.ci.init_scale", [1.0, 0.5]),
+     "experiments.ci.init_scale: [1.0, 0.5] has several values, but trajectory.enabled is true"),
+    ("stop_overlap", _set("experiments.ci.train.stop_overlap", 2),
+     "experiments.ci.train.stop_overlap: 2 is greater than the maximum of 1"),
 ]
 
 
@@ -196,8 +206,10 @@ def _foreign_nc(path):
     (("threshold", "--target", "z2sat", "--noise", "nan"), "--noise"),
     (("threshold", "--target", "z2sat", "--lr", "-1"), "--lr"),
     (("threshold", "--target", "z2sat", "--deltas", "4,2"), "--deltas"),
+    (("threshold", "--target", "z2sat", "--init-scale", "0"), "--init-scale"),
+    (("finite-size", str(ROOT / "README.md")), "cannot be read as NetCDF"),
 ], ids=["prov_missing", "prov_not_nc", "table_not_nc", "gd_missing", "target", "width",
-        "noise", "lr", "deltas"])
+        "noise", "lr", "deltas", "init_scale", "fs_not_nc"])
 def test_cli_user_errors_are_one_line(args, fragment):
     out = _cli(*args)
     assert out.returncode == 2 and fragment in out.stderr
