@@ -6,7 +6,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 __all__ = ["SWEEP_AXES", "INIT_DEFAULTS", "Point", "expand", "run_id", "parse_run_id", "n_samples",
-           "init_tags", "parse_init_tags"]
+           "init_tags", "parse_init_tags", "init_key_parts", "parse_init_key_parts"]
 
 # Dimension names of sweep.nc, in order; config keys are the same except m <- width, seed <- seeds.
 # init_scale (W0 ~ N(0, init_scale^2/d)) and a_init (a0 = a_init/m) are the initialisation axes.
@@ -70,15 +70,27 @@ def init_tags(init_scale: float = 1.0, a_init: float = 1.0) -> str:
                    if float(v) != INIT_DEFAULTS[k])
 
 
+def init_key_parts(init_scale: float = 1.0, a_init: float = 1.0) -> list[str]:
+    """The initialisation in a '/'-separated cell key: [] at the default, else 'i=<s>', 'a=<a>'
+    (the reasons / seed_scans keys of theory.nc and thresholds.nc)."""
+    return [f"{t[0]}={t[1:]}" for t in init_tags(init_scale, a_init).split("__")[1:]]
+
+
+def parse_init_key_parts(parts: list[str]) -> dict:
+    """Inverse of ``init_key_parts``: {init_scale, a_init} with the defaults filled in."""
+    return parse_init_tags([x.replace("=", "", 1) for x in parts])
+
+
 def parse_init_tags(tags: list[str]) -> dict:
-    """Inverse of ``init_tags`` (the tokens after the first '__'-separated fields)."""
+    """Inverse of ``init_tags`` (the tokens after the first '__'-separated fields):
+    {init_scale, a_init} with the defaults filled in."""
     out, order = {}, list(_INIT_TAGS)
     for tok in tags:
         key = next((k for k, t in _INIT_TAGS.items() if tok.startswith(t)), None)
         if key is None or key in out or (out and order.index(key) < order.index(list(out)[-1])):
             raise ValueError(f"bad initialisation tag {tok!r}")
         out[key] = float(tok[1:])
-    return out
+    return {**INIT_DEFAULTS, **out}
 
 
 def run_id(p: Point) -> str:

@@ -34,7 +34,7 @@ from .. import hessian as hs
 from ..activations import get_activation
 from ..io import provenance_attrs
 from ..losses import get_loss
-from ..sweep import INIT_DEFAULTS, init_tags, parse_init_tags
+from ..sweep import init_key_parts, parse_init_key_parts
 from .alg import delta_alg
 from .network import applicability
 from .second_phase import PointConfig, converged_point
@@ -136,13 +136,12 @@ def _axes(config_slice: Mapping) -> dict:
 def _key(t, a, lo, m, isc, ain, d) -> str:
     """Key of one delta_NN(d) cell in ``reasons`` / ``seed_scans``: ``t/a/lo/m=<m>/d=<d>``, with
     ``/i=<init_scale>`` and ``/a=<a_init>`` before ``d=`` where they are not the default 1."""
-    tags = init_tags(isc, ain).split("__")[1:]
-    return "/".join([t, a, lo, f"m={m}", *[f"{x[0]}={x[1:]}" for x in tags], f"d={d}"])
+    return "/".join([t, a, lo, f"m={m}", *init_key_parts(isc, ain), f"d={d}"])
 
 
 def _parse_key(key: str) -> tuple:
     t, a, lo, m, *rest, d = key.split("/")
-    init = {**INIT_DEFAULTS, **parse_init_tags([x.replace("=", "", 1) for x in rest])}
+    init = parse_init_key_parts(rest)
     return (t, a, lo, int(m.removeprefix("m=")), init["init_scale"], init["a_init"],
             int(d.removeprefix("d=")))
 

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from ..io import provenance_attrs
-from ..sweep import INIT_DEFAULTS, init_tags, parse_init_tags
+from ..sweep import INIT_DEFAULTS, init_key_parts, init_tags, parse_init_key_parts, parse_init_tags
 from .threshold import SeedThreshold, combine_seeds, delta_nn, estimator_args
 
 __all__ = ["FACTORS", "assemble_table", "cell_id", "cell_slice", "parse_cell", "parse_key",
@@ -142,14 +142,13 @@ def threshold_table(cfg: Mapping, targets=None) -> xr.Dataset:
 def point_key(t, a, lo, m, sch, init_scale=1.0, a_init=1.0) -> str:
     """Key of one table cell in the ``reasons`` attribute: ``t/a/lo/m=<m>/<schedule>``, then
     ``/i=<init_scale>`` and ``/a=<a_init>`` where they are not the default 1."""
-    tags = init_tags(init_scale, a_init).split("__")[1:]
-    return "/".join([t, a, lo, f"m={m}", sch] + [f"{x[0]}={x[1:]}" for x in tags])
+    return "/".join([t, a, lo, f"m={m}", sch, *init_key_parts(init_scale, a_init)])
 
 
 def parse_key(key: str) -> tuple:
     """Inverse of ``point_key``: (t, a, lo, m, sch, init_scale, a_init)."""
     t, a, lo, m, sch, *rest = key.split("/")
-    init = {**INIT_DEFAULTS, **parse_init_tags([x.replace("=", "", 1) for x in rest])}
+    init = parse_init_key_parts(rest)
     return t, a, lo, int(m.removeprefix("m=")), sch, init["init_scale"], init["a_init"]
 
 
@@ -177,7 +176,7 @@ def cell_id(a, lo, m, sch, init_scale=1.0, a_init=1.0) -> str:
 def parse_cell(cell: str) -> tuple[str, str, int, str, float, float]:
     """Inverse of ``cell_id``: (activation, loss, m, schedule, init_scale, a_init)."""
     a, lo, m, sch, *rest = cell.split("__")
-    init = {**INIT_DEFAULTS, **parse_init_tags(rest)}
+    init = parse_init_tags(rest)
     return a, lo, int(m[1:]), sch, init["init_scale"], init["a_init"]
 
 
