@@ -21,7 +21,7 @@ from .losses import Loss
 __all__ = [
     "Params", "forward", "risk", "value_and_grad", "gradient", "kernel", "hvp",
     "hessian_W", "kron_hessian", "hessian", "PARAM_BLOCKS", "BLOCK_ELEMS", "SINGLE_BLOCK_BYTES",
-    "block_rows", "Workspace", "grad_from_U",
+    "block_rows", "Workspace", "grad_from_U", "output_grad",
 ]
 
 PARAM_BLOCKS = ("W", "a", "c")
@@ -134,6 +134,12 @@ def grad_from_U(UT, y, a, c: float, act: Activation, loss: Loss, S, S1, T):
     W-gradient of these samples is G^T X. S, S1, T: caller-owned (m, B) buffers.
     """
     act.values_and_slopes(UT, S, S1, T)
+    return output_grad(S, S1, y, a, c, loss)
+
+
+def output_grad(S, S1, y, a, c: float, loss: Loss):
+    """The part of ``grad_from_U`` after the activation: S = sigma(U^T), S1 = sigma'(U^T) on
+    entry; S1 <- G^T = a r sigma'(U^T). Returns (sum_i l(f_i, y_i), S r, sum_i r_i)."""
     f = a @ S
     f += c
     r = loss.d1(f, y)

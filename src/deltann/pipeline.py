@@ -16,15 +16,18 @@ import xarray as xr
 
 from . import hessian as hess
 from .activations import get_activation
+from .batched import RunSpec, train_many
 from .data import Dataset, make_dataset, seed_sequence
+from .gram import use_gram
 from .io import provenance_attrs
 from .losses import get_loss
 from .model import Params, kernel
-from .sweep import SWEEP_AXES, Point, axis_values, expand, run_id
+from .sweep import SWEEP_AXES, Point, axis_values, data_key, expand, run_id
 from .targets import get_target, target_mean
 from .train import STOP_REASONS, TrainConfig, subspace_overlap, train
 
-__all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "hessian_run",
+__all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "train_batch",
+           "hessian_run",
            "aggregate", "run_attrs", "run_entropy", "VAR_ATTRS", "TIMING_VARS"]
 
 log = logging.getLogger(__name__)
@@ -143,13 +146,47 @@ def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
     """Train one network and return its records as a labelled Dataset."""
     exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
     cfg = train_config(exp, p)
-    target = get_target(p.target)
     data = make_data(base, exp, p)
     ss_init = init_seed(base, p)
     log.info("train %s/%s: n=%d d=%d m=%d steps=%d init_scale=%g a_init=%g", name, run_id(p), p.n,
              p.d, p.m, cfg.steps, p.init_scale, p.a_init)
     res = train(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
-                np.random.default_rng(ss_init), watch=target.hard)
+                np.random.default_rng(ss_init), watch=get_target(p.target).hard)
+    return _run_dataset(config_slice, p, data, ss_init, res)
+
+
+def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = False):
+    """Train several runs of one experiment in this process; yields (point, Dataset) of each,
+    as ``train_run`` makes it, a group of runs on the same samples (``sweep.data_key``) at a
+    time. A group shares its data and, off the Gram path (n > d), one pass over X per step
+    (``batched.train_many``: bitwise ``train_run``'s records unless ``stacked``)."""
+    exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
+    groups: dict[tuple, list[Point]] = {}
+    for p in points:
+        groups.setdefault(data_key(p), []).append(p)
+    for i, group in enumerate(groups.values()):
+        p0 = group[0]
+        data = make_data(base, exp, p0)
+        seeds = [init_seed(base, p) for p in group]
+        log.info("train batch %s, group %d/%d: %d runs on n=%d d=%d (%s)", name, i + 1,
+                 len(groups), len(group), p0.n, p0.d, ", ".join(run_id(p) for p in group))
+        specs = [RunSpec(get_activation(p.activation), get_loss(p.loss), p.m,
+                         train_config(exp, p), np.random.default_rng(ss),
+                         tuple(get_target(p.target).hard), f"{run_id(p)}: ")
+                 for p, ss in zip(group, seeds, strict=True)]
+        if len(group) == 1 or use_gram(p0.n, p0.d):
+            results = [train(data, s.act, s.loss, s.m, s.cfg, s.rng, watch=s.watch)
+                       for s in specs]
+        else:
+            results = train_many(data, specs, stacked=stacked)
+        for p, ss, res in zip(group, seeds, results, strict=True):
+            yield p, _run_dataset(config_slice, p, data, ss, res)
+
+
+def _run_dataset(config_slice: Mapping, p: Point, data: Dataset, ss_init, res) -> xr.Dataset:
+    """The labelled run file of a finished run (records, snapshots, stop, provenance)."""
+    name = config_slice["experiment"]
+    target = get_target(p.target)
     hard = [subspace_overlap(c, target.hard) for c in res.cosine]
     easy = [subspace_overlap(c, target.easy) for c in res.cosine]
     snaps = res.snapshot_steps

@@ -6,6 +6,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 __all__ = ["SWEEP_AXES", "INIT_DEFAULTS", "Point", "expand", "run_id", "parse_run_id", "n_samples",
+           "data_key",
            "init_tags", "parse_init_tags", "init_key_parts", "parse_init_key_parts"]
 
 # Dimension names of sweep.nc, in order; config keys are the same except m <- width, seed <- seeds.
@@ -36,6 +37,12 @@ class Point:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def data_key(p: Point) -> tuple:
+    """(target, d, n, seed): runs of one experiment with equal keys train on the same samples
+    (``pipeline.data_seed``); they differ only in activation, loss, width or initialisation."""
+    return (p.target, p.d, p.n, p.seed)
 
 
 def n_samples(d: int, delta: float) -> int:

@@ -35,7 +35,7 @@ from .gram import GramGD, use_gram
 from .losses import Loss
 from .model import Params, Workspace, forward, value_and_grad
 
-__all__ = ["SCHEDULES", "STOP_REASONS", "TrainConfig", "TrainResult", "record_steps",
+__all__ = ["SCHEDULES", "STOP_REASONS", "TrainConfig", "TrainResult", "RunState", "record_steps",
            "init_params", "train", "early_stop_reason", "latent_cosines", "subspace_overlap"]
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,112 @@ def early_stop_reason(cfg: TrainConfig, steps, risk, q, rec: int) -> str | None:
     return None
 
 
+class RunState:
+    """One GD run's parameters, learning rates and records: everything ``train`` does around
+    the gradient, shared with ``deltann.batched`` (runs that share a pass over X).
+
+    Per step t: ``check(t, value, wmax)`` (divergence), ``record(t, value, g)`` at the record
+    steps (returns True when the run stops early), ``step(g)`` (W <- W - eta_W g_W, projected
+    off ``frozen``; a, c with their rates). X is the training data in the compute dtype.
+    """
+
+    def __init__(self, data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
+                 rng: np.random.Generator, X: np.ndarray, frozen: np.ndarray | None = None,
+                 init: Params | None = None, watch=None, progress_seconds: float = 10.0,
+                 name: str = ""):
+        dtype = X.dtype
+        self.data, self.act, self.loss, self.m, self.cfg, self.name = data, act, loss, m, cfg, name
+        p = init_params(m, data.d, cfg, rng) if init is None else init.copy()
+        if frozen is not None and frozen.size:
+            p.W -= (p.W @ frozen) @ frozen.T
+        p.W = p.W.astype(dtype)
+        p.a = p.a.astype(dtype)
+        self.p, self.frozen = p, (frozen if frozen is not None and frozen.size else None)
+        self.eta = cfg.learning_rates(m)
+        self.grid = grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
+        self.snap_set = set(int(s) for s in np.clip(list(cfg.snapshot_steps), 0, cfg.steps))
+        R, k = len(grid), data.theta.shape[1]
+        nan = np.full
+        self.res = TrainResult(
+            steps=grid, train_risk=nan(R, np.nan), test_risk=nan(R, np.nan),
+            grad_norm=nan(R, np.nan), overlap=nan((R, m, k), np.nan),
+            cosine=nan((R, m, k), np.nan), w_norm=nan((R, m), np.nan), a=nan((R, m), np.nan),
+            c=nan(R, np.nan), snapshot_steps=np.array(sorted(self.snap_set), int),
+        )
+        self.rec = 0
+        self.watch = list(range(k)) if watch is None else list(watch)
+        self.q_watch = np.full(R, np.nan)
+        self.progress_seconds = progress_seconds
+        self.t0 = self.last_log = time.perf_counter()
+
+    def wmax(self) -> float:
+        return float(np.max(np.abs(self.p.W))) if self.p.W.size else 0.0
+
+    def check(self, t: int, value: float, wmax: float) -> bool:
+        """True (and the run marked diverged at t) if the risk or max |W_ij| is out of bounds."""
+        if np.isfinite(value) and np.isfinite(wmax) and wmax <= self.cfg.max_weight_norm:
+            return False
+        self.res.diverged, self.res.diverged_step = True, t
+        self.res.stop_reason = "diverged"
+        log.warning("%sdiverged at step %d (risk=%s, max|W|=%s)", self.name, t, value, wmax)
+        return True
+
+    def is_record(self, t: int) -> bool:
+        return t == self.grid[self.rec]
+
+    def record(self, t: int, value: float, g: Params) -> bool:
+        """Fill record ``rec`` (t must be its step); True if the run stops early here."""
+        p, res, rec, cfg = self.p, self.res, self.rec, self.cfg
+        eta_w, eta_a, eta_c = self.eta
+        theta = self.data.theta
+        gn = np.sqrt(np.sum(g.W**2) * (eta_w > 0) + np.sum(g.a**2) * (eta_a > 0)
+                     + g.c**2 * (eta_c > 0))
+        res.train_risk[rec] = value
+        res.test_risk[rec] = np.mean(self.loss.value(forward(p, self.data.X_test, self.act),
+                                                     self.data.y_test))
+        res.grad_norm[rec] = gn
+        res.overlap[rec] = p.W @ theta
+        res.cosine[rec] = latent_cosines(p.W, theta)
+        res.w_norm[rec] = np.linalg.norm(p.W, axis=1)
+        res.a[rec], res.c[rec] = p.a, p.c
+        if t in self.snap_set:
+            res.snapshots.append(Params(p.W.astype(np.float64), p.a.astype(np.float64),
+                                        float(p.c)))
+        self.q_watch[rec] = subspace_overlap(res.cosine[rec], self.watch)
+        why = early_stop_reason(cfg, self.grid, res.train_risk, self.q_watch, rec)
+        self.rec += 1
+        if why is not None and t < cfg.steps and t >= max(self.snap_set, default=0):
+            res.stop_step, res.stop_reason = t, why
+            log.info("%searly stop at step %d/%d (%s): watched overlap %.3f, train risk %.4g",
+                     self.name, t, cfg.steps, why, self.q_watch[rec], value)
+            return True
+        now = time.perf_counter()
+        if now - self.last_log > self.progress_seconds or t == cfg.steps:
+            self.last_log = now
+            log.info("%sstep %d/%d  train_risk=%.4g  grad_norm=%.3g  max|cos|=%.3f  (%.1fs)",
+                     self.name, t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec])),
+                     now - self.t0)
+        return False
+
+    def step(self, g: Params) -> None:
+        """One GD step from gradient ``g`` (g.W is projected off ``frozen`` in place)."""
+        if self.frozen is not None:
+            g.W -= (g.W @ self.frozen) @ self.frozen.T
+        self.p.W -= self.eta[0] * g.W
+        self.step_second_layer(g)
+
+    def step_second_layer(self, g: Params) -> None:
+        _, eta_a, eta_c = self.eta
+        if eta_a:
+            self.p.a -= eta_a * g.a
+        if eta_c:
+            self.p.c -= eta_c * g.c
+
+    def finish(self) -> TrainResult:
+        self.res.seconds = time.perf_counter() - self.t0
+        return self.res
+
+
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
           frozen: np.ndarray | None = None, gram: bool | None = None,
@@ -180,30 +286,11 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     dtype = np.dtype(cfg.dtype)
     X = np.ascontiguousarray(data.X, dtype=dtype)
     y = np.ascontiguousarray(data.y, dtype=dtype)
-    theta = data.theta
-    p = init_params(m, data.d, cfg, rng) if init is None else init.copy()
-    if frozen is not None and frozen.size:
-        p.W -= (p.W @ frozen) @ frozen.T
-    p.W = p.W.astype(dtype)
-    p.a = p.a.astype(dtype)
-    eta_w, eta_a, eta_c = cfg.learning_rates(m)
-    grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
-    snap_set = set(int(s) for s in np.clip(list(cfg.snapshot_steps), 0, cfg.steps))
-    R = len(grid)
-    k = theta.shape[1]
-    nan = np.full
-    res = TrainResult(
-        steps=grid, train_risk=nan(R, np.nan), test_risk=nan(R, np.nan), grad_norm=nan(R, np.nan),
-        overlap=nan((R, m, k), np.nan), cosine=nan((R, m, k), np.nan), w_norm=nan((R, m), np.nan),
-        a=nan((R, m), np.nan), c=nan(R, np.nan), snapshot_steps=np.array(sorted(snap_set), int),
-    )
-    t0 = last_log = time.perf_counter()
-    rec = 0
-    watch = list(range(k)) if watch is None else list(watch)
-    q_watch = np.full(R, np.nan)
+    run = RunState(data, act, loss, m, cfg, rng, X, frozen, init, watch, progress_seconds)
+    p = run.p
     gram = (use_gram(*X.shape) if gram is None else gram) and hook is None
     if gram:
-        gs = GramGD(X, p.W, frozen)
+        gs = GramGD(X, p.W, run.frozen)
     else:
         ws = Workspace(*X.shape, m, dtype)
     for t in range(cfg.steps + 1):
@@ -212,53 +299,20 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
             wmax = gs.max_abs_W(cfg.max_weight_norm)
         else:
             value, g = value_and_grad(p, X, y, act, loss, ws)
-            wmax = float(np.max(np.abs(p.W))) if p.W.size else 0.0
-        if not np.isfinite(value) or not np.isfinite(wmax) or wmax > cfg.max_weight_norm:
-            res.diverged, res.diverged_step = True, t
-            res.stop_reason = "diverged"
-            log.warning("diverged at step %d (risk=%s, max|W|=%s)", t, value, wmax)
+            wmax = run.wmax()
+        if run.check(t, value, wmax):
             break
-        if t == grid[rec]:
+        if run.is_record(t):
             if gram:
                 p.W = gs.W()
                 g = Params(gs.grad_W(GT), ga, gc)
-            gn = np.sqrt(np.sum(g.W**2) * (eta_w > 0) + np.sum(g.a**2) * (eta_a > 0)
-                         + g.c**2 * (eta_c > 0))
-            res.train_risk[rec] = value
-            res.test_risk[rec] = np.mean(loss.value(forward(p, data.X_test, act), data.y_test))
-            res.grad_norm[rec] = gn
-            res.overlap[rec] = p.W @ theta
-            res.cosine[rec] = latent_cosines(p.W, theta)
-            res.w_norm[rec] = np.linalg.norm(p.W, axis=1)
-            res.a[rec], res.c[rec] = p.a, p.c
-            if t in snap_set:
-                res.snapshots.append(Params(p.W.astype(np.float64), p.a.astype(np.float64),
-                                            float(p.c)))
-            q_watch[rec] = subspace_overlap(res.cosine[rec], watch)
-            why = early_stop_reason(cfg, grid, res.train_risk, q_watch, rec)
-            rec += 1
-            if why is not None and t < cfg.steps and t >= max(snap_set, default=0):
-                res.stop_step, res.stop_reason = t, why
-                log.info("early stop at step %d/%d (%s): watched overlap %.3f, train risk %.4g",
-                         t, cfg.steps, why, q_watch[rec - 1], value)
+            if run.record(t, value, g):
                 break
-            now = time.perf_counter()
-            if now - last_log > progress_seconds or t == cfg.steps:
-                last_log = now
-                log.info("step %d/%d  train_risk=%.4g  grad_norm=%.3g  max|cos|=%.3f  (%.1fs)",
-                         t, cfg.steps, value, gn, np.max(np.abs(res.cosine[rec - 1])), now - t0)
         if (hook is not None and hook(t, p, g)) or t == cfg.steps:
             break
         if gram:
-            gs.step(eta_w, GT)
-            g = Params(p.W, ga, gc)  # only a, c are read below
+            gs.step(run.eta[0], GT)
+            run.step_second_layer(Params(p.W, ga, gc))  # only a, c are read
         else:
-            if frozen is not None and frozen.size:
-                g.W -= (g.W @ frozen) @ frozen.T
-            p.W -= eta_w * g.W
-        if eta_a:
-            p.a -= eta_a * g.a
-        if eta_c:
-            p.c -= eta_c * g.c
-    res.seconds = time.perf_counter() - t0
-    return res
+            run.step(g)
+    return run.finish()
