@@ -110,3 +110,58 @@ def test_pipeline_train_batch_equals_train_run():
         for x in (a, b):  # the creation time (s) may differ
             del x.attrs["history"], x.attrs["created"]
         assert a.identical(b), p
+
+
+def _layout(**top):
+    from deltann.config import validate_config
+    from deltann.workflow import Layout
+
+    exp = {"target": ["z2sat"], "width": [1, 2, 4], "d": [50, 100], "delta": [2, 4, 8],
+           "seeds": 2, "n_test": 100, "train": {"steps": 1000}}
+    return Layout(validate_config({"experiments": {"e": exp, "f": {**exp, "width": [2]}},
+                                   **top}))
+
+
+def test_layout_packs_runs_on_the_same_samples_together():
+    """Every run is in exactly one job; runs on the same samples share a job; no job exceeds
+    batch.runs; experiment f (one run per sample set) is packed 5 to a job."""
+    from deltann.sweep import data_key, parse_run_id
+
+    lay = _layout(batch={"runs": 5})
+    jobs = lay.batches()
+    for exp in ("e", "f"):
+        batched = [r for e, _, runs in jobs if e == exp for r in runs]
+        assert len(batched) == len(set(batched))
+        singles = set(lay.run_ids(exp)) - set(batched)
+        assert len(singles) <= 1  # at most one run left alone, at the end
+        assert all(len(runs) <= 5 for _, _, runs in jobs)
+    keys = {}
+    for e, bid, runs in jobs:
+        for r in runs:
+            keys.setdefault((e, data_key(parse_run_id(r))), set()).add(bid)
+    assert all(len(b) == 1 for b in keys.values())  # a sample set is never split (3 runs <= 5)
+    assert [len(r) for e, _, r in jobs if e == "f"] == [5, 5, 2]
+
+
+def test_layout_batches_fit_max_job_hours_and_default_is_one_job_per_run():
+    """500000-step runs (0-10 min each beyond the floor, by the estimate): with
+    max_job_hours = 0.4 every job fits 24 min, so there are more, smaller jobs than at 4 h;
+    runs: 1 (the default) gives no batch rules."""
+    def jobs(hours):
+        lay = _layout(batch={"runs": 10}, max_job_hours=hours)
+        lay.config["experiments"]["f"]["train"]["steps"] = 500000
+        return lay, [j for j in lay.batches() if j[0] == "f"]
+
+    lay, short = jobs(0.4)
+    _, long = jobs(4)
+    assert all(lay.batch_runtime("train", e, r) <= 24 for e, _, r in short)
+    assert 2 <= max(len(r) for _, _, r in short) < 10 == max(len(r) for _, _, r in long)
+    assert _layout().batches() == []
+
+
+def test_bad_batch_is_refused_naming_the_key():
+    from deltann.config import ConfigError, validate_config
+
+    for bad, key in (({"runs": 0}, "batch.runs"), ({"size": 2}, "batch: unknown key")):
+        with pytest.raises(ConfigError, match=key):
+            validate_config({"experiments": {}, "batch": bad})

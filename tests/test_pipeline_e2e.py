@@ -257,3 +257,34 @@ def test_report_with_captions(run_dir):
                  "projected-GD steps", "Shaded phases", "GD checks", "escape predictor",
                  "Grokking: for each d", "The initialisation: GD's transition"):
         assert text in html, text
+
+
+def test_batched_jobs_write_the_same_run_files(run_dir, tmp_path):
+    """``batch.runs = 4``: the 12 GD runs, 8 Hessian files and 8 escape predictions of the ci
+    config in jobs of 4 runs (ci_m1 pairs runs on the same samples) are the files of one job
+    per run, bitwise apart from wall times and creation stamps (tests/test_batched.py checks
+    the library the same way)."""
+    from deltann.pipeline import TIMING_VARS
+
+    files = sorted(f for sub in ("train", "hessian", "escape")
+                   for f in (run_dir / "results_ci").glob(f"*/{sub}/*.nc"))
+    targets = [str(f.relative_to(run_dir)) for f in files]
+    cfg = yaml.safe_load((ROOT / "configs" / "ci.yaml").read_text())
+    cfg["batch"] = {"runs": 4}
+    (tmp_path / "batched.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
+           "--cores", "2", "--configfile", "batched.yaml"]
+    out = subprocess.run(cmd + ["-n"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    planned = _planned_jobs(out.stdout + out.stderr)
+    assert planned == {**{f"train_batch_{i}": 1 for i in range(3)},
+                       **{f"{r}_batch_{i}": 1 for r in ("hessian", "escape") for i in range(2)}
+                       }, planned
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert len(files) == 28
+    for f in files:
+        a, b = (xr.load_dataset(p) for p in (f, tmp_path / f.relative_to(run_dir)))
+        a, b = (x.drop_vars([v for v in TIMING_VARS if v in x]) for x in (a, b))
+        for x in (a, b):
+            del x.attrs["history"], x.attrs["created"]
+        assert a.identical(b), f.name

@@ -26,7 +26,7 @@ while it grows) and the projected run's train/test risk (the no-feature-learning
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +43,7 @@ from .sweep import Point, run_id
 from .targets import get_target
 from .train import TrainConfig, init_params, record_steps, train
 
-__all__ = ["EscapePrediction", "PRED_ATTRS", "escape_run", "predict_escape"]
+__all__ = ["EscapePrediction", "PRED_ATTRS", "escape_run", "escape_batch", "predict_escape"]
 
 #: long_name and units of the predictor's variables (merged into sweep.nc by ``aggregate``).
 PRED_ATTRS = {
@@ -187,3 +187,9 @@ def escape_run(config_slice: Mapping, p: Point) -> xr.Dataset:
                                      "deltann.escape.escape_run"))
     ds.attrs.update(run_attrs(name, p))
     return ds
+
+
+def escape_batch(config_slice: Mapping, points: Iterable[Point]):
+    """Yields (point, ``escape_run`` Dataset) for runs of one experiment, one after another."""
+    for p in points:
+        yield p, escape_run(config_slice, p)

@@ -27,7 +27,7 @@ from .targets import get_target, target_mean
 from .train import STOP_REASONS, TrainConfig, subspace_overlap, train
 
 __all__ = ["data_seed", "init_seed", "make_data", "train_config", "train_run", "train_batch",
-           "hessian_run",
+           "hessian_run", "hessian_batch",
            "aggregate", "run_attrs", "run_entropy", "VAR_ATTRS", "TIMING_VARS"]
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = 
                          tuple(get_target(p.target).hard), f"{run_id(p)}: ")
                  for p, ss in zip(group, seeds, strict=True)]
         if len(group) == 1 or use_gram(p0.n, p0.d):
-            results = [train(data, s.act, s.loss, s.m, s.cfg, s.rng, watch=s.watch)
+            results = [train(data, s.act, s.loss, s.m, s.cfg, s.rng, watch=s.watch, name=s.name)
                        for s in specs]
         else:
             results = train_many(data, specs, stacked=stacked)
@@ -284,6 +284,16 @@ def hessian_run(config_slice: Mapping, p: Point, train_ds: xr.Dataset) -> xr.Dat
     ds.attrs.update(run_attrs(name, p))
     ds.attrs["hessian_block"] = hc["block"]
     return _label(ds)
+
+
+def hessian_batch(config_slice: Mapping, points: Iterable[Point], train_files: Iterable):
+    """Yields (point, ``hessian_run`` Dataset) for runs of one experiment, reading each run's
+    file (``io.read_result``, checked to be that run's) from ``train_files`` (same order)."""
+    from .io import read_result
+
+    for p, f in zip(points, train_files, strict=True):
+        expect = {"experiment": config_slice["experiment"], "run_id": run_id(p)}
+        yield p, hessian_run(config_slice, p, read_result(f, expect=expect, what="rule hessian"))
 
 
 def _theory_overlay(par, data, p: Point, act, loss, eigvals, n_grid):

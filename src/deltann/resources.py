@@ -7,16 +7,25 @@ from __future__ import annotations
 
 from .sweep import Point
 
-__all__ = ["train_mem_mb", "hessian_mem_mb", "train_runtime_min", "hessian_runtime_min",
-           "second_phase_minutes", "second_phase_runtime_min", "point_steps", "scan_deltas"]
+__all__ = ["TRAIN_FLOOR_MIN", "train_work_mb", "train_mem_mb", "hessian_mem_mb",
+           "train_runtime_min", "hessian_runtime_min", "second_phase_minutes",
+           "second_phase_runtime_min", "point_steps", "scan_deltas"]
 
 _BASE_MB = 400  # interpreter + numpy/scipy/xarray
 
 
+TRAIN_FLOOR_MIN = 10  # minutes every train job's runtime estimate starts from
+
+
+def train_work_mb(p: Point, n_test: int) -> float:
+    """A run's work arrays beside the data: a few (n, m) arrays, with 2x headroom."""
+    return 2 * 8 * 8 * (p.n + n_test) * p.m / 2**20
+
+
 def train_mem_mb(p: Point, n_test: int, attempt: int = 1) -> int:
     """X, X_test (float64) plus a few (n, m) work arrays, with 2x headroom."""
-    data = 8 * (p.n + n_test) * p.d + 8 * 8 * (p.n + n_test) * p.m
-    return int((_BASE_MB + 2 * data / 2**20) * attempt)
+    data = 8 * (p.n + n_test) * p.d
+    return int((_BASE_MB + 2 * data / 2**20 + train_work_mb(p, n_test)) * attempt)
 
 
 def hessian_mem_mb(p: Point, n_test: int, dense: bool, attempt: int = 1) -> int:
@@ -28,7 +37,7 @@ def hessian_mem_mb(p: Point, n_test: int, dense: bool, attempt: int = 1) -> int:
 def train_runtime_min(p: Point, steps: int) -> int:
     """~2 GEMMs of n d m flops per step at >= 1 GFlop/s, 10 min floor."""
     flops = 4.0 * p.n * p.d * max(p.m, 4) * (steps + 1)
-    return int(10 + flops / 1e9 / 60)
+    return int(TRAIN_FLOOR_MIN + flops / 1e9 / 60)
 
 
 def hessian_runtime_min(p: Point, n_snapshots: int) -> int:

@@ -270,7 +270,7 @@ class RunState:
 def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
           rng: np.random.Generator, progress_seconds: float = 10.0,
           frozen: np.ndarray | None = None, gram: bool | None = None,
-          init: Params | None = None, hook=None, watch=None) -> TrainResult:
+          init: Params | None = None, hook=None, watch=None, name: str = "") -> TrainResult:
     """Run full-batch GD on ``data`` from a fresh init drawn with ``rng`` (or from ``init``).
 
     frozen: optional (d, r) orthonormal directions that W never sees ("projected GD"): the init
@@ -282,11 +282,12 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     (unprojected) gradient before the step (read-only; forces the direct path); returning True
     ends the run there (later records stay NaN) -- ``deltann.escape`` propagates a perturbation.
     watch: latent columns whose subspace overlap decides ``cfg.early_stop`` (default: all).
+    name: prefix of this run's log lines.
     """
     dtype = np.dtype(cfg.dtype)
     X = np.ascontiguousarray(data.X, dtype=dtype)
     y = np.ascontiguousarray(data.y, dtype=dtype)
-    run = RunState(data, act, loss, m, cfg, rng, X, frozen, init, watch, progress_seconds)
+    run = RunState(data, act, loss, m, cfg, rng, X, frozen, init, watch, progress_seconds, name)
     p = run.p
     gram = (use_gram(*X.shape) if gram is None else gram) and hook is None
     if gram:

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import resources
 from .figures import input_roles, module_path
 from .source import rule_code
-from .sweep import expand, n_samples, parse_run_id, run_id
+from .sweep import data_key, expand, n_samples, parse_run_id, run_id
 
 __all__ = ["Layout"]
 
@@ -48,6 +48,68 @@ class Layout:
 
     def train_files(self, exp: str) -> list[str]:
         return [self.path(exp, "train", f"{r}.nc") for r in self.run_ids(exp)]
+
+    #: rules whose runs can share a job (config key ``batch``), with their per-run files
+    BATCH_RULES = ("train", "hessian", "escape")
+
+    def batches(self, rule: str = "train") -> list[tuple[str, str, list[str]]]:
+        """(experiment, batch id, run ids) of every job of more than one run of ``rule`` (one of
+        ``BATCH_RULES``; ``batch.runs`` > 1; the other runs have a job each).
+
+        Per experiment (those that have the rule's outputs), runs are taken in order of their
+        samples (``sweep.data_key``) and packed greedily into jobs of at most ``runs`` runs
+        whose estimate (``batch_runtime``) fits ``max_job_hours``; runs on the same samples start
+        a new job rather than be split, unless they alone are more than a job holds.
+        """
+        size = int(self.config["batch"]["runs"])
+        if size <= 1:
+            return []
+        has = {"train": self.train_files, "hessian": self.hessian_files,
+               "escape": self.escape_files}[rule]
+        out = []
+        for exp in self.config["experiments"]:
+            if not has(exp):
+                continue
+            groups: dict[tuple, list[str]] = {}
+            for p in expand(self.exp_slice(exp)):
+                groups.setdefault(data_key(p), []).append(run_id(p))
+            jobs: list[list[str]] = [[]]
+            for group in groups.values():
+                if jobs[-1] and not self._fits(rule, exp, jobs[-1] + group, size):
+                    jobs.append([])
+                for r in group:
+                    if jobs[-1] and not self._fits(rule, exp, jobs[-1] + [r], size):
+                        jobs.append([])
+                    jobs[-1].append(r)
+            out += [(exp, f"batch{i}", j) for i, j in enumerate(jobs) if len(j) > 1]
+        return out
+
+    def _fits(self, rule: str, exp: str, runs: list[str], size: int) -> bool:
+        return len(runs) <= size and self.batch_runtime(rule, exp, runs) <= self.max_job_minutes
+
+    def batch_runtime(self, rule: str, exp: str, runs: list[str]) -> int:
+        """Runtime (minutes) of a job of several runs: their estimates with one floor."""
+        est = {"train": self.train_runtime, "hessian": self.hessian_runtime,
+               "escape": self.escape_runtime}[rule]
+        floor = resources.TRAIN_FLOOR_MIN * (3 if rule == "escape" else 1)
+        return int(floor + sum(est(exp, r) - floor for r in runs))
+
+    def batch_mem_mb(self, rule: str, exp: str, runs: list[str], attempt: int) -> int:
+        """Memory of a job of several runs: its largest run plus the others' work arrays."""
+        one = {"train": self.train_mem_mb, "hessian": self.hessian_mem_mb,
+               "escape": self.train_mem_mb}[rule]
+        n_test = self.exp_slice(exp)["n_test"]
+        return int(max(one(exp, r, attempt) for r in runs)
+                   + attempt * sum(resources.train_work_mb(parse_run_id(r), n_test)
+                                   for r in runs))
+
+    def batch_mem(self, rule: str, exp: str, runs: list[str]):
+        """``mem_mb`` of a batch rule: a function of Snakemake's attempt."""
+        return lambda wildcards, attempt: self.batch_mem_mb(rule, exp, runs, attempt)
+
+    def batch_time(self, rule: str, exp: str, runs: list[str]):
+        """``runtime`` of a batch rule: its estimate times the attempt."""
+        return lambda wildcards, attempt: self.batch_runtime(rule, exp, runs) * attempt
 
     def hessian_files(self, exp: str) -> list[str]:
         if not self.config["experiments"][exp]["hessian"]["steps"]:
