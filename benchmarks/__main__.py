@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import gd, memory, pipeline, spectrum, torch_cmp
+from . import batched, gd, memory, pipeline, spectrum, torch_cmp
 from .timing import Row, progress
 
-SECTIONS = ("gd", "torch", "spectrum", "memory", "pipeline")
+SECTIONS = ("gd", "batched", "torch", "spectrum", "memory", "pipeline")
 HEAD = ("section", "case", "ours (median ± IQR)", "reference", "ref (median ± IQR)", "ratio",
         "ratio is", "target", "met", "note")
 
@@ -70,6 +70,8 @@ def main(argv=None) -> int:
         progress(f"section {sec} (load {os.getloadavg()[0]:.2f})")
         if sec == "gd":
             rows += gd.run(args.quick, reps, args.d)
+        elif sec == "batched":
+            rows += batched.run(args.quick, reps)
         elif sec == "torch":
             why = torch_cmp.available()
             if why:

@@ -18,14 +18,16 @@ ROW_KEYS = {"section", "case", "ours", "ref_name", "ref", "ratio", "ratio_def", 
 
 def test_quick_run_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert bench.main(["--quick", "--only", "gd,spectrum,memory,torch", "--out", str(out)]) == 0
+    assert bench.main(["--quick", "--only", "gd,batched,spectrum,memory,torch", "--out",
+                       str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| " + " | ".join(bench.HEAD) + " |")
     res = json.loads(out.read_text())
     assert set(res) == {"meta", "skipped", "rows", "table"}
     assert {"date", "loadavg_start", "loadavg_end", "blas", "commit"} <= set(res["meta"])
     rows = res["rows"]
-    assert {r["section"] for r in rows} >= {"gd", "spectrum", "memory"}
+    assert {r["section"] for r in rows} >= {"gd", "batched", "spectrum", "memory"}
+    assert sum(r["section"] == "batched" for r in rows) == 2 * 3  # 2 cases x 3 rows
     for r in rows:
         assert set(r) == ROW_KEYS
         assert set(r["ours"]) == {"median", "iqr", "repeats"} and r["ours"]["median"] > 0
