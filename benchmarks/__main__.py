@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from . import batched, gd, memory, pipeline, spectrum, torch_cmp
+from . import batched, gd, jax_cmp, memory, pipeline, spectrum, torch_cmp
 from .timing import Row, progress
 
-SECTIONS = ("gd", "batched", "torch", "spectrum", "memory", "pipeline")
+SECTIONS = ("gd", "batched", "jax", "torch", "spectrum", "memory", "pipeline")
 HEAD = ("section", "case", "ours (median ± IQR)", "reference", "ref (median ± IQR)", "ratio",
         "ratio is", "target", "met", "note")
 
@@ -72,13 +72,14 @@ def main(argv=None) -> int:
             rows += gd.run(args.quick, reps, args.d)
         elif sec == "batched":
             rows += batched.run(args.quick, reps)
-        elif sec == "torch":
-            why = torch_cmp.available()
+        elif sec in ("torch", "jax"):
+            mod = torch_cmp if sec == "torch" else jax_cmp
+            why = mod.available()
             if why:
-                skipped["torch"] = why
-                progress(f"skipping section torch: {why}")
+                skipped[sec] = why
+                progress(f"skipping section {sec}: {why}")
                 continue
-            rows += torch_cmp.run(args.quick, reps)
+            rows += mod.run(args.quick, reps)
         elif sec == "spectrum":
             rows += spectrum.run(args.quick, reps)
         elif sec == "memory":
@@ -90,6 +91,10 @@ def main(argv=None) -> int:
         import torch
 
         info["torch"] = torch.__version__
+    if "jax" in only and "jax" not in skipped:
+        import jax
+
+        info["jax"] = jax.__version__
     md = table(rows)
     print(md)
     for sec, why in skipped.items():

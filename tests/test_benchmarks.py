@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import __main__ as bench  # noqa: E402
-from benchmarks import pipeline, torch_cmp  # noqa: E402
+from benchmarks import jax_cmp, pipeline, torch_cmp  # noqa: E402
 
 ROW_KEYS = {"section", "case", "ours", "ref_name", "ref", "ratio", "ratio_def", "target", "met",
             "note", "unit", "extra"}
@@ -18,7 +18,7 @@ ROW_KEYS = {"section", "case", "ours", "ref_name", "ref", "ratio", "ratio_def", 
 
 def test_quick_run_writes_table_and_json(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert bench.main(["--quick", "--only", "gd,batched,spectrum,memory,torch", "--out",
+    assert bench.main(["--quick", "--only", "gd,batched,spectrum,memory,torch,jax", "--out",
                        str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| " + " | ".join(bench.HEAD) + " |")
@@ -39,6 +39,12 @@ def test_quick_run_writes_table_and_json(tmp_path, capsys):
         assert all(r["extra"]["rel_diff"] < 1e-10 for r in rows if r["section"] == "torch")
     else:
         assert "torch" in res["skipped"]
+    if jax_cmp.available() is None:  # 2 cases x (step, HVP, run), checked equal before timing
+        jx = [r for r in rows if r["section"] == "jax"]
+        assert len(jx) == 6 and all(r["extra"]["rel_diff"] < 1e-3 for r in jx)
+        assert all(r["extra"]["rel_diff"] < 1e-8 for r in jx if r["extra"]["dtype"] == "float64")
+    else:
+        assert "jax" in res["skipped"]
 
 
 def test_missing_torch_is_skipped_with_a_message(monkeypatch, capsys):

@@ -1,0 +1,148 @@
+"""Section jax: GD step, HVP and a whole GD run against jitted JAX code of the same model.
+
+JAX is optional (``pip install -e .[bench]``) and imported lazily, on one thread (XLA's CPU
+thread pool off, like our one BLAS thread) with float64 enabled. Its network is
+f = softplus(X W^T) a + c with R = mean((f - y)^2 / 2): step = ``jit(value_and_grad(R))``,
+HVP = ``jit(jvp(grad(R)))``, run = ``jit`` of a ``lax.scan`` of ``steps`` GD steps (schedule
+both: W at lr m, a and c at lr). Ours: ``model.value_and_grad``, ``model.hvp`` and
+``train.train`` (its records at step 0 and the end only), from the same initial parameters on
+the same data. Results are compared before timing (relative difference in the note; a run that
+differs by more than 1e-8 in float64, 1e-3 in float32, is an error). ratio = JAX / ours
+(> 1: ours faster); target: the whole run at >= 1.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from deltann.data import Dataset
+from deltann.model import Params, Workspace, hvp, value_and_grad
+from deltann.train import TrainConfig, train
+
+from .problems import problem
+from .timing import Row, progress, time_pair
+
+FULL = dict(cases=((1000, 250, 1, "float64"), (4000, 1000, 2, "float64"),
+                   (4000, 1000, 4, "float64"), (20000, 500, 4, "float64"),
+                   (20000, 500, 16, "float64"), (20000, 500, 4, "float32"),
+                   (1000, 250, 1, "float32"), (20000, 500, 16, "float32")), steps=500)
+QUICK = dict(cases=((200, 50, 1, "float64"), (200, 50, 3, "float32")), steps=20)
+RUN_TARGET = 1.0
+LR = 0.1
+
+
+def available() -> str | None:
+    """None if jax imports, else why not."""
+    try:
+        import jax  # noqa: F401
+    except ImportError as err:
+        return f"jax not installed ({err}); pip install -e '.[bench]'"
+    return None
+
+
+def _jax():
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
+                                       "intra_op_parallelism_threads=1")
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    return jax
+
+
+def _jax_fns(m: int, steps: int):
+    jax = _jax()
+    jnp = jax.numpy
+
+    def risk(p, X, y):
+        W, a, c = p
+        return 0.5 * jnp.mean((jax.nn.softplus(X @ W.T) @ a + c - y) ** 2)
+
+    step = jax.jit(jax.value_and_grad(risk))
+    hv = jax.jit(lambda p, v, X, y: jax.jvp(lambda q: jax.grad(risk)(q, X, y), (p,), (v,))[1])
+    eta = (LR * m, LR, LR)
+
+    @jax.jit
+    def run(p, X, y):
+        def body(q, _):
+            g = jax.grad(risk)(q, X, y)
+            return tuple(qi - e * gi for qi, e, gi in zip(q, eta, g, strict=True)), None
+
+        return jax.lax.scan(body, p, None, length=steps)[0]
+
+    return step, hv, run
+
+
+def _rel(a, b) -> float:
+    a = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in a])
+    b = np.concatenate([np.ravel(np.asarray(x, dtype=np.float64)) for x in b])
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
+
+
+def _block(x):
+    import jax
+
+    return jax.block_until_ready(x)
+
+
+def _call(fn, *args):
+    """A jitted call, waited for (JAX dispatches asynchronously)."""
+    return _block(fn(*args))
+
+
+def run(quick: bool, repeats: int) -> list[Row]:
+    jax = _jax()
+    cfg = QUICK if quick else FULL
+    steps = cfg["steps"]
+    rows = []
+    with threadpool_limits(1):
+        for n, d, m, dt in cfg["cases"]:
+            dtype = np.dtype(dt)
+            X, y, p, v, act, loss = problem(n, d, m, dtype)
+            p = Params(p.W, p.a, float(p.c))
+            v = Params(v.W.astype(dtype), v.a.astype(dtype), float(v.c))
+            jp = tuple(jax.numpy.asarray(x) for x in (p.W, p.a, dtype.type(p.c)))
+            jv = tuple(jax.numpy.asarray(x) for x in (v.W, v.a, dtype.type(v.c)))
+            jX, jy = jax.numpy.asarray(X), jax.numpy.asarray(y)
+            j_step, j_hv, j_run = _jax_fns(m, steps)
+            ws = Workspace(n, d, m, dtype)
+            data = Dataset(X=X, y=y, X_test=X[:100], y_test=y[:100], theta=np.eye(d)[:, :1],
+                           entropy=(0,))
+            tc = TrainConfig(steps=steps, lr=LR, n_records=2, dtype=dt, snapshot_steps=(steps,))
+
+            def ours_run(data=data, tc=tc, m=m, p=p, act=act, loss=loss):
+                return train(data, act, loss, m, tc, None, init=p, progress_seconds=1e9)
+
+            val, g = value_and_grad(p, X, y, act, loss, ws)
+            (jval, jg) = _block(j_step(jp, jX, jy))
+            err_g = _rel([val, g.W, g.a, g.c], [jval, *jg])
+            err_h = _rel(hvp(p, X, y, act, loss, v).vector(), [np.ravel(x) for x in
+                                                              _block(j_hv(jp, jv, jX, jy))])
+            snap = ours_run().snapshots[-1]
+            err_r = _rel([snap.W, snap.a, snap.c], _block(j_run(jp, jX, jy)))
+            tol = 1e-8 if dtype == np.float64 else 1e-3
+            if err_r > tol:
+                raise AssertionError(f"jax: {steps}-step runs differ by {err_r:.1e} > {tol:g} "
+                                     f"(n={n} d={d} m={m} {dt})")
+            case = f"n={n} d={d} m={m} {dt}"
+            for kind, ours_fn, ref_fn, err, tgt in (
+                    ("GD step", partial(value_and_grad, p, X, y, act, loss, ws),
+                     partial(_call, j_step, jp, jX, jy), err_g, None),
+                    ("HVP", partial(hvp, p, X, y, act, loss, v),
+                     partial(_call, j_hv, jp, jv, jX, jy), err_h, None),
+                    (f"{steps}-step run", ours_run, partial(_call, j_run, jp, jX, jy), err_r,
+                     RUN_TARGET)):
+                ours, ref = time_pair(ours_fn, ref_fn, repeats)
+                ratio = ref.median / ours.median
+                rows.append(Row("jax", f"{kind} {case}", ours, f"jax {jax.__version__} (jit)",
+                                ref, ratio, "jax / ours",
+                                target="" if tgt is None else f"≥ {tgt:g}",
+                                met=None if tgt is None else ratio >= tgt,
+                                note=f"rel. diff {err:.1e}",
+                                extra=dict(n=n, d=d, m=m, dtype=dt, kind=kind, rel_diff=err)))
+                progress(f"jax {kind} {case}: ours {ours.fmt()}, jax {ref.fmt()}, "
+                         f"ratio {ratio:.2f}")
+    return rows
