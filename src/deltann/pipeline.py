@@ -68,7 +68,7 @@ VAR_ATTRS = {
     "diverged": ("1 if the run diverged (non-finite risk or exploding weights)", "1"),
     "diverged_step": ("step at which the run diverged (-1 if it did not)", "1"),
     "n": ("number of training samples", "1"),
-    "train_seconds": ("wall time of the GD loop", "s"),
+    "train_seconds": ("wall time of the GD loop (of the shared loop, in a batched pass)", "s"),
     "stop_step": ("step at which early stopping ended the run (-1: it did not)", "1"),
     "stop_reason": ("why the run ended: 0 budget, 1 escaped, 2 stuck, 3 diverged", "1"),
     "eigval": ("Hessian eigenvalues, ascending (NaN where not computed)", "1"),
