@@ -168,8 +168,11 @@ def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = 
         p0 = group[0]
         data = make_data(base, exp, p0)
         seeds = [init_seed(base, p) for p in group]
-        log.info("train batch %s, group %d/%d: %d runs on n=%d d=%d (%s)", name, i + 1,
-                 len(groups), len(group), p0.n, p0.d, ", ".join(run_id(p) for p in group))
+        for p in group:
+            log.info("train %s/%s: n=%d d=%d m=%d steps=%d init_scale=%g a_init=%g%s", name,
+                     run_id(p), p.n, p.d, p.m, int(exp["train"]["steps"]), p.init_scale,
+                     p.a_init, f" (sample set {i + 1}/{len(groups)}, {len(group)} runs)"
+                     if len(groups) > 1 or len(group) > 1 else "")
         specs = [RunSpec(get_activation(p.activation), get_loss(p.loss), p.m,
                          train_config(exp, p), np.random.default_rng(ss),
                          tuple(get_target(p.target).hard), f"{run_id(p)}: ")

@@ -10,15 +10,30 @@ Path layout under ``results_dir`` (R):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from . import resources
 from .figures import input_roles, module_path
 from .source import rule_code
 from .sweep import data_key, expand, n_samples, parse_run_id, run_id
 
-__all__ = ["Layout"]
+__all__ = ["Layout", "RuleSpec"]
 
 _FLOOR_MIN = 30  # minutes added to a split job's estimate (start-up, I/O, a slow node)
+
+
+class RuleSpec(NamedTuple):
+    """What differs between the rules of one per-run kind (``Layout.job_rules``)."""
+
+    name: str
+    input: object
+    output: object
+    log: str
+    benchmark: str
+    mem_mb: object
+    runtime: object
+    cfg: object
+    message: str
 
 
 class Layout:
@@ -99,9 +114,36 @@ class Layout:
         one = {"train": self.train_mem_mb, "hessian": self.hessian_mem_mb,
                "escape": self.train_mem_mb}[rule]
         n_test = self.exp_slice(exp)["n_test"]
-        return int(max(one(exp, r, attempt) for r in runs)
-                   + attempt * sum(resources.train_work_mb(parse_run_id(r), n_test)
-                                   for r in runs))
+        mems = [one(exp, r, attempt) for r in runs]
+        big = max(range(len(runs)), key=mems.__getitem__)
+        return int(mems[big] + attempt * sum(resources.train_work_mb(parse_run_id(r), n_test)
+                                             for i, r in enumerate(runs) if i != big))
+
+    def job_rules(self, rule: str) -> list[RuleSpec]:
+        """The rules of one per-run kind (``BATCH_RULES``): the wildcard rule itself (one job per
+        run: ``train``, ``hessian``, ``escape``) and one ``<rule>_batch_<i>`` per job of several
+        runs (``batches``). The Snakefile defines them all from one template, so a run's job has
+        the same script, params and code whichever rule makes it: changing ``batch.runs``
+        reruns nothing."""
+        R, what = str(self.root), {"train": "GD run", "hessian": "Hessian spectra",
+                                   "escape": "Escape predictor"}[rule]
+        train_in = f"{R}/{{exp}}/train/{{run}}.nc" if rule == "hessian" else []
+        out = [RuleSpec(
+            rule, train_in, f"{R}/{{exp}}/{rule}/{{run}}.nc",
+            f"{R}/logs/{{exp}}/{rule}/{{run}}.log", f"{R}/benchmarks/{{exp}}/{rule}/{{run}}.tsv",
+            lambda w, attempt: self.batch_mem_mb(rule, w.exp, [w.run], attempt),
+            lambda w, attempt: self.batch_runtime(rule, w.exp, [w.run]) * attempt,
+            lambda w: self.exp_slice(w.exp), what + " {wildcards.exp}/{wildcards.run}")]
+        for i, (exp, bid, runs) in enumerate(self.batches(rule)):
+            out.append(RuleSpec(
+                f"{rule}_batch_{i}",
+                [f"{R}/{exp}/train/{r}.nc" for r in runs] if rule == "hessian" else [],
+                [f"{R}/{exp}/{rule}/{r}.nc" for r in runs],
+                f"{R}/logs/{exp}/{rule}_batch/{bid}.log",
+                f"{R}/benchmarks/{exp}/{rule}_batch/{bid}.tsv",
+                self.batch_mem(rule, exp, runs), self.batch_time(rule, exp, runs),
+                self.exp_slice(exp), f"{what} {exp}/{bid}: {len(runs)} runs"))
+        return out
 
     def batch_mem(self, rule: str, exp: str, runs: list[str]):
         """``mem_mb`` of a batch rule: a function of Snakemake's attempt."""

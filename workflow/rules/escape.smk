@@ -1,50 +1,32 @@
-rule escape:
-    output:
-        f"{R}/{{exp}}/escape/{{run}}.nc",
-    log:
-        f"{R}/logs/{{exp}}/escape/{{run}}.log",
-    benchmark:
-        f"{R}/benchmarks/{{exp}}/escape/{{run}}.tsv"
-    retries: 1
-    conda:
-        "../../environment.yml"
-    threads: BLAS_THREADS
-    resources:
-        mem_mb=lambda w, attempt: LAYOUT.train_mem_mb(w.exp, w.run, attempt),
-        runtime=lambda w, attempt: LAYOUT.escape_runtime(w.exp, w.run) * attempt,
-    params:
-        cfg=lambda w: LAYOUT.exp_slice(w.exp),
-        code=LAYOUT.code("escape"),
-    message:
-        "Escape predictor {wildcards.exp}/{wildcards.run}"
-    script:
-        "../scripts/escape.py"
-
-
-# Jobs of several runs (config key batch.runs > 1): see train.smk.
-for _i, (_exp, _bid, _runs) in enumerate(LAYOUT.batches("escape")):
+# One job per run (rule `escape`, wildcards exp and run) or, with config key batch.runs > 1, one
+# rule `escape_batch_<i>` per job of several runs (Layout.batches; no wildcards, so Snakemake takes
+# it over `escape` for those files). All come from this one template (Layout.job_rules): the same
+# script, params and code, so changing batch.runs reruns nothing, and every file is the one a job
+# of its own writes (deltann.batched); a killed job is redone whole.
+for _r in LAYOUT.job_rules("escape"):
 
     rule:
         name:
-            f"escape_batch_{_i}"
+            _r.name
+        input:
+            _r.input,
         output:
-            [f"{R}/{_exp}/escape/{r}.nc" for r in _runs],
+            _r.output,
         log:
-            f"{R}/logs/{_exp}/escape_batch/{_bid}.log",
+            _r.log,
         benchmark:
-            f"{R}/benchmarks/{_exp}/escape_batch/{_bid}.tsv"
+            _r.benchmark
         retries: 1
         conda:
             "../../environment.yml"
         threads: BLAS_THREADS
         resources:
-            mem_mb=LAYOUT.batch_mem("escape", _exp, _runs),
-            runtime=LAYOUT.batch_time("escape", _exp, _runs),
+            mem_mb=_r.mem_mb,
+            runtime=_r.runtime,
         params:
-            cfg=LAYOUT.exp_slice(_exp),
-            runs=_runs,
+            cfg=_r.cfg,
             code=LAYOUT.code("escape"),
         message:
-            f"Escape predictor batch {_exp}/{_bid}: {len(_runs)} runs"
+            _r.message
         script:
-            "../scripts/escape_batch.py"
+            "../scripts/escape.py"

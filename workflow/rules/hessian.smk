@@ -1,54 +1,32 @@
-rule hessian:
-    input:
-        f"{R}/{{exp}}/train/{{run}}.nc",
-    output:
-        f"{R}/{{exp}}/hessian/{{run}}.nc",
-    log:
-        f"{R}/logs/{{exp}}/hessian/{{run}}.log",
-    benchmark:
-        f"{R}/benchmarks/{{exp}}/hessian/{{run}}.tsv"
-    retries: 1
-    conda:
-        "../../environment.yml"
-    threads: BLAS_THREADS
-    resources:
-        mem_mb=lambda w, attempt: LAYOUT.hessian_mem_mb(w.exp, w.run, attempt),
-        runtime=lambda w, attempt: LAYOUT.hessian_runtime(w.exp, w.run) * attempt,
-    params:
-        cfg=lambda w: LAYOUT.exp_slice(w.exp),
-        code=LAYOUT.code("hessian"),
-    message:
-        "Hessian spectra {wildcards.exp}/{wildcards.run}"
-    script:
-        "../scripts/hessian.py"
-
-
-# Jobs of several runs (config key batch.runs > 1): see train.smk.
-for _i, (_exp, _bid, _runs) in enumerate(LAYOUT.batches("hessian")):
+# One job per run (rule `hessian`, wildcards exp and run) or, with config key batch.runs > 1, one
+# rule `hessian_batch_<i>` per job of several runs (Layout.batches; no wildcards, so Snakemake takes
+# it over `hessian` for those files). All come from this one template (Layout.job_rules): the same
+# script, params and code, so changing batch.runs reruns nothing, and every file is the one a job
+# of its own writes (deltann.batched); a killed job is redone whole.
+for _r in LAYOUT.job_rules("hessian"):
 
     rule:
         name:
-            f"hessian_batch_{_i}"
+            _r.name
         input:
-            [f"{R}/{_exp}/train/{r}.nc" for r in _runs],
+            _r.input,
         output:
-            [f"{R}/{_exp}/hessian/{r}.nc" for r in _runs],
+            _r.output,
         log:
-            f"{R}/logs/{_exp}/hessian_batch/{_bid}.log",
+            _r.log,
         benchmark:
-            f"{R}/benchmarks/{_exp}/hessian_batch/{_bid}.tsv"
+            _r.benchmark
         retries: 1
         conda:
             "../../environment.yml"
         threads: BLAS_THREADS
         resources:
-            mem_mb=LAYOUT.batch_mem("hessian", _exp, _runs),
-            runtime=LAYOUT.batch_time("hessian", _exp, _runs),
+            mem_mb=_r.mem_mb,
+            runtime=_r.runtime,
         params:
-            cfg=LAYOUT.exp_slice(_exp),
-            runs=_runs,
+            cfg=_r.cfg,
             code=LAYOUT.code("hessian"),
         message:
-            f"Hessian spectra batch {_exp}/{_bid}: {len(_runs)} runs"
+            _r.message
         script:
-            "../scripts/hessian_batch.py"
+            "../scripts/hessian.py"

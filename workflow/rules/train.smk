@@ -1,54 +1,33 @@
-rule train:
-    output:
-        f"{R}/{{exp}}/train/{{run}}.nc",
-    log:
-        f"{R}/logs/{{exp}}/train/{{run}}.log",
-    benchmark:
-        f"{R}/benchmarks/{{exp}}/train/{{run}}.tsv"
-    retries: 1
-    conda:
-        "../../environment.yml"
-    threads: BLAS_THREADS
-    resources:
-        mem_mb=lambda w, attempt: LAYOUT.train_mem_mb(w.exp, w.run, attempt),
-        runtime=lambda w, attempt: LAYOUT.train_runtime(w.exp, w.run) * attempt,
-    params:
-        cfg=lambda w: LAYOUT.exp_slice(w.exp),
-        code=LAYOUT.code("train"),
-    message:
-        "GD run {wildcards.exp}/{wildcards.run}"
-    script:
-        "../scripts/train.py"
-
-
-# Batched runs (config key batch.runs > 1): one rule per job of several runs, whose outputs are
-# the run files above. These rules have no wildcards, so Snakemake takes them over `train` for
-# those files; every file is the one `train` writes (deltann.batched); a killed job is redone
-# whole. Layout.batches says which runs go together.
-for _i, (_exp, _bid, _runs) in enumerate(LAYOUT.batches("train")):
+# One job per run (rule `train`, wildcards exp and run) or, with config key batch.runs > 1, one
+# rule `train_batch_<i>` per job of several runs (Layout.batches; no wildcards, so Snakemake takes
+# it over `train` for those files). All come from this one template (Layout.job_rules): the same
+# script, params and code, so changing batch.runs reruns nothing, and every file is the one a job
+# of its own writes (deltann.batched); a killed job is redone whole.
+for _r in LAYOUT.job_rules("train"):
 
     rule:
         name:
-            f"train_batch_{_i}"
+            _r.name
+        input:
+            _r.input,
         output:
-            [f"{R}/{_exp}/train/{r}.nc" for r in _runs],
+            _r.output,
         log:
-            f"{R}/logs/{_exp}/train_batch/{_bid}.log",
+            _r.log,
         benchmark:
-            f"{R}/benchmarks/{_exp}/train_batch/{_bid}.tsv"
+            _r.benchmark
         retries: 1
         conda:
             "../../environment.yml"
         threads: BLAS_THREADS
         resources:
-            mem_mb=LAYOUT.batch_mem("train", _exp, _runs),
-            runtime=LAYOUT.batch_time("train", _exp, _runs),
+            mem_mb=_r.mem_mb,
+            runtime=_r.runtime,
         params:
-            cfg=LAYOUT.exp_slice(_exp),
-            runs=_runs,
+            cfg=_r.cfg,
             stack=config["batch"]["stack"],
             code=LAYOUT.code("train"),
         message:
-            f"GD batch {_exp}/{_bid}: {len(_runs)} runs"
+            _r.message
         script:
-            "../scripts/train_batch.py"
+            "../scripts/train.py"

@@ -1,25 +1,18 @@
-"""Hessian spectra of one run at its snapshot steps (thin: logic in deltann.pipeline)."""
+"""Hessian spectra of the runs of the job's outputs, one file each (rule hessian or
+hessian_batch_<i>; logic in deltann.pipeline)."""
 
-from deltann.io import read_result, write_netcdf
-from deltann.pipeline import hessian_run
+from pathlib import Path
+
+from deltann.io import write_netcdf
+from deltann.pipeline import hessian_batch
 from deltann.runner import run_script
 from deltann.sweep import parse_run_id
 
-run_script(
-    snakemake,
-    lambda: write_netcdf(
-        hessian_run(
-            snakemake.params.cfg,
-            parse_run_id(snakemake.wildcards.run),
-            read_result(
-                snakemake.input[0],
-                expect={
-                    "experiment": snakemake.params.cfg["experiment"],
-                    "run_id": snakemake.wildcards.run,
-                },
-                what="rule hessian",
-            ),
-        ),
-        snakemake.output[0],
-    ),
-)
+
+def _body():
+    out = {parse_run_id(Path(f).stem): f for f in snakemake.output}
+    for p, ds in hessian_batch(snakemake.params.cfg, list(out), snakemake.input):
+        write_netcdf(ds, out[p])
+
+
+run_script(snakemake, _body)
