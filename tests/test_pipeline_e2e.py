@@ -288,3 +288,10 @@ def test_batched_jobs_write_the_same_run_files(run_dir, tmp_path):
         for x in (a, b):
             del x.attrs["history"], x.attrs["created"]
         assert a.identical(b), f.name
+    # back to one job per run: the GD runs and predictions are up to date (same script, params
+    # and code); the Hessian jobs rerun, their job's set of inputs having changed
+    back = subprocess.run([sys.executable, "-m", "snakemake", *targets, "--snakefile",
+                           str(ROOT / "Snakefile"), "-n", "--configfile",
+                           str(ROOT / "configs" / "ci.yaml")], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert _planned_jobs(back.stdout + back.stderr) == {"hessian": 8}

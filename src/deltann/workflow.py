@@ -22,6 +22,14 @@ __all__ = ["Layout", "RuleSpec"]
 _FLOOR_MIN = 30  # minutes added to a split job's estimate (start-up, I/O, a slow node)
 
 
+def _canonical(x):
+    """``x`` with every mapping's keys sorted (recursively): a rule's params then do not depend
+    on the order of keys in the config file (Snakemake compares their text)."""
+    if isinstance(x, dict):
+        return {k: _canonical(x[k]) for k in sorted(x)}
+    return [_canonical(v) for v in x] if isinstance(x, list) else x
+
+
 class RuleSpec(NamedTuple):
     """What differs between the rules of one per-run kind (``Layout.job_rules``)."""
 
@@ -48,8 +56,8 @@ class Layout:
         if exp not in self.config["experiments"]:
             known = sorted(self.config["experiments"])
             raise KeyError(f"unknown experiment {exp!r}; known: {known}")
-        return {"experiment": exp, "base_seed": self.config["base_seed"],
-                **self.config["experiments"][exp]}
+        return _canonical({"experiment": exp, "base_seed": self.config["base_seed"],
+                           **self.config["experiments"][exp]})
 
     def fig_slice(self, fig: str) -> dict:
         return {"figure": fig, **self.config["figures"][fig]}
