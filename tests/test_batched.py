@@ -165,3 +165,21 @@ def test_bad_batch_is_refused_naming_the_key():
     for bad, key in (({"runs": 0}, "batch.runs"), ({"size": 2}, "batch: unknown key")):
         with pytest.raises(ConfigError, match=key):
             validate_config({"experiments": {}, "batch": bad})
+
+
+def test_command_line_strings_are_read_as_the_schema_types(tmp_path):
+    """``snakemake --config 'batch={runs: 4, stack: true}'`` delivers '4' and 'true': the
+    workflow's config entry reads them as YAML where the schema wants an integer or boolean
+    (also inside experiments); a string that is not one is still refused, naming the key."""
+    from deltann.config import default_schema_path, workflow_config
+
+    cfg = {"experiments": {"e": {"target": ["z2sat"], "d": ["100"], "delta": ["2.5"],
+                                 "train": {"steps": "50", "early_stop": "true"}}},
+           "batch": {"runs": "4", "stack": "true"}}
+    out = workflow_config(cfg, default_schema_path())
+    assert out["batch"] == {"runs": 4, "stack": True}
+    e = out["experiments"]["e"]
+    assert (e["d"], e["delta"], e["train"]["steps"], e["train"]["early_stop"]) == \
+        ([100], [2.5], 50, True)
+    with pytest.raises(SystemExit):
+        workflow_config({**cfg, "batch": {"runs": "four"}}, default_schema_path())

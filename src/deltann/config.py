@@ -450,6 +450,38 @@ def load_config(path: str | Path, schema: str | Path | None = None) -> dict:
         raise ConfigError(f"{path}: {err}") from err
 
 
+_TYPES = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "boolean": lambda v: isinstance(v, bool)}
+
+
+def _coerce_strings(value, schema: dict, root: dict | None = None):
+    """Snakemake's ``--config key={a: 1}`` passes nested values as strings ('1'): read a string
+    as YAML where the schema wants an integer, number or boolean there (and it is one)."""
+    root = schema if root is None else root
+    while isinstance(schema, dict) and "$ref" in schema:  # "#/$defs/<name>"
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node.get(part, {})
+        schema = node
+    if not isinstance(schema, dict):
+        return value
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: _coerce_strings(v, props.get(k, extra if isinstance(extra, dict) else {}),
+                                   root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_coerce_strings(v, schema.get("items", {}), root) for v in value]
+    want = schema.get("type")
+    if isinstance(value, str) and isinstance(want, str) and want in _TYPES:
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if _TYPES[want](parsed) else value
+    return value
+
+
 def workflow_config(config: dict, schema: str | Path, configfiles=()) -> dict:
     """The Snakefile's entry: re-read ``configfiles`` strictly (duplicate keys), validate
     ``config`` (defaults filled) and return it; on a user error print the message and exit 2
@@ -459,7 +491,8 @@ def workflow_config(config: dict, schema: str | Path, configfiles=()) -> dict:
     try:
         for f in configfiles:
             read_yaml(f)
-        return validate_config(config, schema)
+        schema = load_schema(schema)
+        return validate_config(_coerce_strings(config, schema), schema)
     except ConfigError as err:
         where = f" ({', '.join(map(str, configfiles))})" if configfiles else ""
         text = str(err).replace("invalid config:", f"invalid config{where}:", 1)
