@@ -143,16 +143,9 @@ def run_attrs(name: str, p: Point) -> dict:
 
 
 def train_run(config_slice: Mapping, p: Point) -> xr.Dataset:
-    """Train one network and return its records as a labelled Dataset."""
-    exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
-    cfg = train_config(exp, p)
-    data = make_data(base, exp, p)
-    ss_init = init_seed(base, p)
-    log.info("train %s/%s: n=%d d=%d m=%d steps=%d init_scale=%g a_init=%g", name, run_id(p), p.n,
-             p.d, p.m, cfg.steps, p.init_scale, p.a_init)
-    res = train(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
-                np.random.default_rng(ss_init), watch=get_target(p.target).hard)
-    return _run_dataset(config_slice, p, data, ss_init, res)
+    """Train one network and return its records as a labelled Dataset (``train_batch`` of one
+    run)."""
+    return next(train_batch(config_slice, [p]))[1]
 
 
 def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = False):
