@@ -147,3 +147,22 @@ def test_theory_points_per_initialisation_and_the_limit():
     assert lim[0]["delta"] == pytest.approx(fit_limit([200, 400], [3.0, 3.2], [0.1, 0.1]).a)
     md = theory_markdown(pts)
     assert "| first_layer | 2 | 0.5 | 1 | 4.00 ± 0.10 | none ≤ 16 | – |" in md
+
+
+def test_figure_draws_the_predictor_only_where_it_was_run():
+    """A study whose largest d is GD only (no pred_* variables): the figure draws GD at every d
+    and the predictor's points at the d that carry it, with no 'none up to' marker for the rest."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deltann.figures.finite_size import draw
+
+    data = {"check_0": _sweep(200, [3.0, 3.0, 3.5, 3.5], pred_shift=0.5),
+            "check_1": _sweep(400, [3.0, 3.5, 3.5, 4.0], pred_shift=0.5),
+            "check_2": _sweep(1600, [3.5, 3.5, 4.0, 4.0])}
+    fig = draw(data, {})
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    by = dict(zip(labels, handles, strict=True))
+    assert list(by["GD, m=2"].lines[0].get_xdata()) == [200, 400, 1600]  # errorbar containers
+    assert np.allclose(by["predictor, m=2"].lines[0].get_xdata(), [208, 416])
+    assert not any(lab.startswith("predictor, m=2: none") for lab in labels)

@@ -75,16 +75,19 @@ def draw(data, cfg):
             if (~ok).any():  # no transition up to the grid's end: an arrow at the end
                 ax.plot(d[~ok], hi[~ok], "^", color=c, ms=8, mfc="none",
                         label=f"GD, m={m}: none up to δ = {hi[~ok].min():g}")
-            if "delta_pred" in rs[0]:
-                yp = np.array([r["delta_pred"] for r in rs])
-                ep = np.array([r["delta_pred_err"] for r in rs])
+            pr = [(dv, r) for dv, r in zip(d, rs, strict=True) if "delta_pred" in r]
+            if pr:  # only the d whose sweeps carry the predictor (it may not be run at all d)
+                dp = np.array([dv for dv, _ in pr])
+                yp = np.array([r["delta_pred"] for _, r in pr])
+                ep = np.array([r["delta_pred_err"] for _, r in pr])
+                hp = np.array([max(r["deltas"]) for _, r in pr])
                 okp = np.isfinite(yp)
                 if okp.any():
-                    ax.errorbar(d[okp] * 1.04, yp[okp], yerr=ep[okp], fmt=mk + "--", color=c,
+                    ax.errorbar(dp[okp] * 1.04, yp[okp], yerr=ep[okp], fmt=mk + "--", color=c,
                                 mfc="none", capsize=2, alpha=0.8, label=f"predictor, m={m}")
                 if (~okp).any():
-                    ax.plot(d[~okp] * 1.04, hi[~okp], "^", color=c, ms=6, alpha=0.6,
-                            label=f"predictor, m={m}: none up to δ = {hi[~okp].min():g}")
+                    ax.plot(dp[~okp] * 1.04, hp[~okp], "^", color=c, ms=6, alpha=0.6,
+                            label=f"predictor, m={m}: none up to δ = {hp[~okp].min():g}")
             f = [v for k, v in fits.items() if k[0] == sch and k[4] == m]
             if f and f[0].n >= 2:
                 ax.plot(dgrid, f[0](dgrid), ":", color=c, lw=1.2,
