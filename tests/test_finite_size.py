@@ -166,3 +166,25 @@ def test_figure_draws_the_predictor_only_where_it_was_run():
     assert list(by["GD, m=2"].lines[0].get_xdata()) == [200, 400, 1600]  # errorbar containers
     assert np.allclose(by["predictor, m=2"].lines[0].get_xdata(), [208, 416])
     assert not any(lab.startswith("predictor, m=2: none") for lab in labels)
+
+
+def test_replay_early_stop_counts_what_a_stop_would_have_missed():
+    """Escaped runs (overlap 0.9, train risk flat after ~50 steps) would stop at the first record
+    >= 2 tau with a flat risk; one run that falls back to 0.1 at the end is counted as falling
+    below 0.9 and 1/2, with the change of its final overlap."""
+    from deltann.finite_size import replay_early_stop
+
+    ds = _sweep(200, [3.0, 3.5, 4.0], steps=4000)
+    rep = replay_early_stop([ds], stop_rtol=0.01)
+    escaped = int((ds["hard_overlap"].isel(step=-1) >= 0.5).sum())
+    assert rep["runs"] == 18 and rep["would_stop"] == escaped > 0
+    assert rep["fell_below_stop_overlap"] == rep["fell_below_half"] == 0
+    assert rep["max_final_change"] == 0.0 and 0.5 < rep["steps_saved"] < 1.0
+    q = ds["hard_overlap"].values.copy()
+    q[..., -1, 0, -1] = 0.1  # delta = 5, seed 0: escaped, then lost at the last record
+    ds["hard_overlap"] = (ds["hard_overlap"].dims, q)
+    rep2 = replay_early_stop([ds], stop_rtol=0.01)
+    assert rep2["fell_below_stop_overlap"] == rep2["fell_below_half"] == 1
+    assert rep2["max_final_change"] == pytest.approx(0.8)
+    # an overlap the runs never reach stops none
+    assert replay_early_stop([ds], stop_rtol=0.01, stop_overlap=0.95)["would_stop"] == 0

@@ -208,6 +208,7 @@ def _gd_threshold(args) -> int:
 def _finite_size(args) -> int:
     from .finite_size import (
         plateau_rows,
+        replay_early_stop,
         rows_dataset,
         rows_markdown,
         theory_markdown,
@@ -224,6 +225,18 @@ def _finite_size(args) -> int:
                 for f in args.theory]
     if any(t is None for t in theories):
         return 2
+    if args.replay_stop is not None:
+        rep = replay_early_stop(sweeps, args.replay_stop)
+        if args.json:
+            print(json.dumps(rep, default=float))
+        else:
+            print(f"early stopping replayed at stop_rtol {rep['stop_rtol']:g}, overlap >= "
+                  f"{rep['stop_overlap']:g}: {rep['would_stop']} of {rep['runs']} runs would stop;"
+                  f" {rep['fell_below_stop_overlap']} of them fell below {rep['stop_overlap']:g}"
+                  f" later ({rep['fell_below_half']} below 1/2); largest change of the final "
+                  f"overlap {rep['max_final_change']:.3f}; {100 * rep['steps_saved']:.0f} % of "
+                  "their steps saved")
+        return 0
     rows = transition_rows(sweeps, pred_level=args.pred_level)
     plateaus = plateau_rows(sweeps)
     points = [p for t in theories for p in theory_points(t)]
@@ -327,6 +340,9 @@ def main(argv=None) -> int:
     p.add_argument("--theory", nargs="+", default=[], metavar="THEORY_NC",
                    help="theory.nc files: also print delta_NN(d) and its d -> inf limit per "
                         "initialisation")
+    p.add_argument("--replay-stop", type=_finite("--replay-stop", 0.0, strict=True),
+                   metavar="RTOL", help="instead: replay early stopping ('escaped', overlap >= "
+                   "0.9) at this train.stop_rtol on the recorded runs and say what it changes")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)

@@ -39,7 +39,8 @@ from .theory.limit import fit_limit, wls
 
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows", "theory_points", "theory_markdown",
-           "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows"]
+           "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
+           "replay_early_stop"]
 
 
 def schedule_of(ds: xr.Dataset) -> str:
@@ -67,6 +68,47 @@ def late_rise(ds: xr.Dataset) -> xr.DataArray:
 
     return xr.apply_ufunc(rise, ds["hard_overlap"], input_core_dims=[["step"]],
                           vectorize=True).rename("late_rise")
+
+
+def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
+                      stop_overlap: float = 0.9) -> dict:
+    """Replay the 'escaped' early-stopping rule (``train.early_stop_reason``) at ``stop_rtol``
+    on recorded runs: where each would have stopped, and what that would have changed.
+
+    Over the runs that would stop at a record t_s (before their last finite record T): how many
+    later fell below ``stop_overlap`` or below 1/2, the largest |q(T) - q(t_s)|, and the fraction
+    of their steps t_s would have saved, 1 - sum t_s / sum T. Runs already stopped early count
+    at their own stop T (the replayed rule, looser, fires no later)."""
+    from .train import TrainConfig, early_stop_reason
+
+    cfg = TrainConfig(early_stop=True, stop_rtol=stop_rtol, stop_overlap=stop_overlap)
+    n = stopped = below_level = below_half = 0
+    max_change, ran, kept = 0.0, 0.0, 0.0
+    for ds in sweeps:
+        steps = ds["step"].values
+        q = ds["hard_overlap"].transpose(..., "step").values.reshape(-1, steps.size)
+        r = ds["train_risk"].transpose(..., "step").values.reshape(-1, steps.size)
+        for qi, ri in zip(q, r, strict=True):
+            ok = np.nonzero(np.isfinite(qi) & np.isfinite(ri))[0]
+            if ok.size == 0:
+                continue
+            n += 1
+            last = ok[-1]
+            rec = next((k for k in range(1, last) if early_stop_reason(
+                cfg, steps, ri, qi, k) == "escaped"), None)
+            if rec is None:
+                continue
+            stopped += 1
+            after = qi[rec:last + 1]
+            below_level += bool(np.nanmin(after) < stop_overlap)
+            below_half += bool(np.nanmin(after) < ESCAPE_LEVEL)
+            max_change = max(max_change, abs(float(qi[last] - qi[rec])))
+            ran += float(steps[last])
+            kept += float(steps[rec])
+    return {"runs": n, "stop_rtol": stop_rtol, "stop_overlap": stop_overlap,
+            "would_stop": stopped, "fell_below_stop_overlap": below_level,
+            "fell_below_half": below_half, "max_final_change": max_change,
+            "steps_saved": 1.0 - kept / ran if ran else float("nan")}
 
 
 def _err(sem: float, bracket) -> float:
