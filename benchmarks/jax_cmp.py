@@ -1,26 +1,28 @@
 """Section jax: GD step, HVP and a whole GD run against jitted JAX code of the same model.
 
 JAX is optional (``pip install -e .[bench]``) and imported lazily, on one thread (XLA's CPU
-thread pool off, like our one BLAS thread) with float64 enabled. Its network is
-f = softplus(X W^T) a + c with R = mean((f - y)^2 / 2): step = ``jit(value_and_grad(R))``,
-HVP = ``jit(jvp(grad(R)))``, run = ``jit`` of a ``lax.scan`` of ``steps`` GD steps (schedule
-both: W at lr m, a and c at lr). Ours: ``model.value_and_grad``, ``model.hvp`` and
-``train.train`` (its records at step 0 and the end only), from the same initial parameters on
-the same data. Results are compared before timing (relative difference in the note): a step
-or HVP that differs by more than 1e-8 (float64; 1e-3 float32), or a whole float64 run by more
-than 1e-5 (rounding differences grow through the dynamics; float32 runs drift apart by up to
-~6e-2 in 500 steps at m = 16 and are only reported), is an error. ratio = JAX / ours
-(> 1: ours faster); target: the whole run at >= 1.
+thread pool off, like our one BLAS thread) with float64 enabled. Its network is f = softplus(X
+W^T) a + c with R = mean((f - y)^2 / 2): step = ``jit(value_and_grad(R))``, HVP =
+``jit(jvp(grad(R)))``, run = ``jit`` of a ``lax.scan`` of ``steps`` GD steps (schedule both: W
+at lr m, a and c at lr). Ours: ``model.value_and_grad``, ``model.hvp`` and ``train.train`` (its
+records at step 0 and the end only) on the numpy backend and on the jax backend
+(``train.backend: jax``, ``deltann.jax_backend``: a jitted loop between records), from the same
+initial parameters on the same data. Results are compared before timing (relative difference in
+the note): a step or HVP that differs by more than 1e-8 (float64; 1e-3 float32), or a whole
+float64 run by more than 1e-5 (rounding differences grow through the dynamics; float32 runs
+drift apart by up to ~6e-2 in 500 steps at m = 16 and are only reported), is an error. ratio =
+JAX / ours (> 1: ours faster); target: the whole run at >= 1.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from functools import partial
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from deltann import jax_backend
 from deltann.data import Dataset
 from deltann.model import Params, Workspace, hvp, value_and_grad
 from deltann.train import TrainConfig, train
@@ -44,20 +46,11 @@ RUN_TOL = {"float64": 1e-5, "float32": np.inf}  # float32 runs: reported (6e-2 s
 
 def available() -> str | None:
     """None if jax imports, else why not."""
-    try:
-        import jax  # noqa: F401
-    except ImportError as err:
-        return f"jax not installed ({err}); pip install -e '.[bench]'"
-    return None
+    return jax_backend.available()
 
 
 def _jax():
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false "
-                                       "intra_op_parallelism_threads=1")
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    return jax
+    return jax_backend.import_jax()
 
 
 def _jax_fns(m: int, steps: int):
@@ -123,6 +116,8 @@ def run(quick: bool, repeats: int) -> list[Row]:
             def ours_run(data=data, tc=tc, m=m, p=p, act=act, loss=loss):
                 return train(data, act, loss, m, tc, None, init=p, progress_seconds=1e9)
 
+            ours_jax = partial(ours_run, tc=dataclasses.replace(tc, backend="jax"))
+
             val, g = value_and_grad(p, X, y, act, loss, ws)
             (jval, jg) = _block(j_step(jp, jX, jy))
             err_g = _rel([val, g.W, g.a, g.c], [jval, *jg])
@@ -130,9 +125,13 @@ def run(quick: bool, repeats: int) -> list[Row]:
                                                               _block(j_hv(jp, jv, jX, jy))])
             snap = ours_run().snapshots[-1]
             err_r = _rel([snap.W, snap.a, snap.c], _block(j_run(jp, jX, jy)))
+            snap = ours_jax().snapshots[-1]
+            err_b = _rel([snap.W, snap.a, snap.c], _block(j_run(jp, jX, jy)))
             tol = TOL[dt]
             for what, err, bound in (("GD steps", err_g, tol), ("HVPs", err_h, tol),
-                                     (f"{steps}-step runs", err_r, RUN_TOL[dt])):
+                                     (f"{steps}-step runs", err_r, RUN_TOL[dt]),
+                                     (f"{steps}-step runs (backend jax)", err_b,
+                                      RUN_TOL[dt])):
                 if not err <= bound:
                     raise AssertionError(f"jax: {what} differ by {err:.1e} > {bound:g} "
                                          f"(n={n} d={d} m={m} {dt})")
@@ -143,7 +142,9 @@ def run(quick: bool, repeats: int) -> list[Row]:
                     ("HVP", partial(hvp, p, X, y, act, loss, v),
                      partial(_call, j_hv, jp, jv, jX, jy), err_h, None),
                     (f"{steps}-step run", ours_run, partial(_call, j_run, jp, jX, jy), err_r,
-                     RUN_TARGET)):
+                     RUN_TARGET),
+                    (f"{steps}-step run, backend jax", ours_jax,
+                     partial(_call, j_run, jp, jX, jy), err_b, RUN_TARGET)):
                 ours, ref = time_pair(ours_fn, ref_fn, repeats)
                 ratio = ref.median / ours.median
                 rows.append(Row("jax", f"{kind} {case}", ours, f"jax {jax.__version__} (jit)",

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import xarray as xr
@@ -146,8 +146,8 @@ def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: Trai
     q0 = float(np.max(np.linalg.norm(p0.W @ U, axis=1) / norms0))
     grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
     lin = _Linearised(data, act, loss, cfg, m, U, dW0, grid, level, stop_level)
-    res = train(data, act, loss, m, cfg, rng, progress_seconds=progress_seconds, frozen=U,
-                init=p0, hook=lin)
+    res = train(data, act, loss, m, replace(cfg, backend="numpy"),  # the hook needs numpy
+                rng, progress_seconds=progress_seconds, frozen=U, init=p0, hook=lin)
     if res.diverged:
         log.warning("projected run diverged at step %d: no prediction", res.diverged_step)
     return EscapePrediction(

@@ -152,7 +152,8 @@ def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = 
     """Train several runs of one experiment in this process; yields (point, Dataset) of each,
     as ``train_run`` makes it, a group of runs on the same samples (``sweep.data_key``) at a
     time. A group shares its data and, off the Gram path (n > d), one pass over X per step
-    (``batched.train_many``: bitwise ``train_run``'s records unless ``stacked``)."""
+    (``batched.train_many``: bitwise ``train_run``'s records unless ``stacked``); on the jax
+    backend the runs of a group train one after another."""
     exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
     groups: dict[tuple, list[Point]] = {}
     for p in points:
@@ -170,7 +171,7 @@ def train_batch(config_slice: Mapping, points: Iterable[Point], stacked: bool = 
                          train_config(exp, p), np.random.default_rng(ss),
                          tuple(get_target(p.target).hard), f"{run_id(p)}: ")
                  for p, ss in zip(group, seeds, strict=True)]
-        if len(group) == 1 or use_gram(p0.n, p0.d):
+        if len(group) == 1 or use_gram(p0.n, p0.d) or specs[0].cfg.backend == "jax":
             results = [train(data, s.act, s.loss, s.m, s.cfg, s.rng, watch=s.watch, name=s.name)
                        for s in specs]
         else:

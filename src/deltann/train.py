@@ -71,12 +71,15 @@ class TrainConfig:
     stop_rtol: float = 1e-3
     stuck_after: int = 0
     stuck_qtol: float = 0.01
+    backend: str = "numpy"
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if self.steps < 0 or self.lr <= 0 or self.n_records < 2:
             raise ValueError("train.steps >= 0, train.lr > 0 and train.n_records >= 2 are required")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"train.backend={self.backend!r}; allowed: {', '.join(BACKENDS)}")
         if not (0 < self.stop_overlap <= 1 and self.stop_rtol > 0 and self.stuck_after >= 0
                 and self.stuck_qtol > 0):
             raise ValueError("train.stop_overlap in (0, 1], train.stop_rtol > 0, "
@@ -89,6 +92,9 @@ class TrainConfig:
             return eta_w, 0.0, 0.0
         slow = self.lr * (self.lr_ratio if self.schedule == "two_timescale" else 1.0)
         return eta_w, slow, slow if self.offset else 0.0
+
+
+BACKENDS = ("numpy", "jax")
 
 
 def record_steps(steps: int, n_records: int, extra=()) -> np.ndarray:
@@ -288,6 +294,11 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
     X = np.ascontiguousarray(data.X, dtype=dtype)
     y = np.ascontiguousarray(data.y, dtype=dtype)
     run = RunState(data, act, loss, m, cfg, rng, X, frozen, init, watch, progress_seconds, name)
+    if cfg.backend == "jax":
+        if hook is not None:
+            raise ValueError("train.backend jax: a per-step hook (the escape predictor) needs "
+                             "the numpy backend")
+        return _train_jax(run, X, y)
     p = run.p
     gram = (use_gram(*X.shape) if gram is None else gram) and hook is None
     if gram:
@@ -316,4 +327,27 @@ def train(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
             run.step_second_layer(Params(p.W, ga, gc))  # only a, c are read
         else:
             run.step(g)
+    return run.finish()
+
+
+def _train_jax(run: RunState, X: np.ndarray, y: np.ndarray) -> TrainResult:
+    """``train`` on the JAX backend (``deltann.jax_backend``): one jitted loop from each record
+    step to the next; the check, records, snapshots and early stop of ``RunState`` at the
+    record steps, as on the numpy path."""
+    from .jax_backend import JaxGD
+
+    cfg, p = run.cfg, run.p
+    gd = JaxGD(run.act.name, run.loss.name, X, y, run.frozen, run.eta, cfg.max_weight_norm)
+    t = 0
+    value, g = gd.start(p)
+    while True:
+        if run.check(t, value, run.wmax()):
+            break
+        if run.is_record(t) and run.record(t, value, g):
+            break
+        if t == cfg.steps:
+            break
+        nxt = int(run.grid[run.rec])  # the next record step (t itself was recorded)
+        taken, value, g = gd.advance(p, nxt - t)  # fewer steps: a point failing the check
+        t += taken
     return run.finish()
