@@ -209,8 +209,9 @@ def _foreign_nc(path):
     (("threshold", "--target", "z2sat", "--init-scale", "0"), "--init-scale"),
     (("finite-size", str(ROOT / "README.md")), "cannot be read as NetCDF"),
     (("finite-size", str(ROOT / "README.md"), "--replay-stop", "0"), "--replay-stop"),
+    (("finite-size", str(ROOT / "docs")), "docs is a directory, not a result file"),
 ], ids=["prov_missing", "prov_not_nc", "table_not_nc", "gd_missing", "target", "width",
-        "noise", "lr", "deltas", "init_scale", "fs_not_nc", "fs_replay_stop"])
+        "noise", "lr", "deltas", "init_scale", "fs_not_nc", "fs_replay_stop", "fs_dir"])
 def test_cli_user_errors_are_one_line(args, fragment):
     out = _cli(*args)
     assert out.returncode == 2 and fragment in out.stderr

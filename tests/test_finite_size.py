@@ -188,3 +188,31 @@ def test_replay_early_stop_counts_what_a_stop_would_have_missed():
     assert rep2["max_final_change"] == pytest.approx(0.8)
     # an overlap the runs never reach stops none
     assert replay_early_stop([ds], stop_rtol=0.01, stop_overlap=0.95)["would_stop"] == 0
+
+
+def test_fit_plateaus_recovers_the_exponents_and_skips_cells_near_the_transition():
+    """Plateaus made exactly as 50 (delta - delta_GD)^-1 d^0.5: the fit returns b = -1 and
+    c = 0.5 with no scatter; cells with a seed that did not escape, or within delta_GD's error
+    of the transition, are left out (a wild plateau there would spoil the fit)."""
+    from deltann.finite_size import fit_plateaus, plateau_fit_markdown
+
+    base = {"schedule": "first_layer", "target": "z2sat", "activation": "softplus",
+            "loss": "square", "m": 2, "init_scale": 1.0, "a_init": 1.0}
+    gd = {200: 3.0, 400: 3.2, 800: 3.5}
+    rows = [{**base, "d": d, "delta_gd": x, "delta_gd_err": 0.2} for d, x in gd.items()]
+    plats = []
+    for d, x in gd.items():
+        for delta in (3.1, 4.0, 5.0, 6.0, 8.0):
+            tau = 50.0 / (delta - x) * d ** 0.5 if delta > x else 1e6
+            plats.append({**base, "d": d, "delta": delta, "escaped": 4, "seeds": 4,
+                          "plateau_median": tau})
+    plats.append({**base, "d": 400, "delta": 4.5, "escaped": 3, "seeds": 4,
+                  "plateau_median": 1e6})
+    (f,) = fit_plateaus(plats, rows)
+    assert f["n"] == 12 and f["d"] == [200, 400, 800]
+    assert f["b"] == pytest.approx(-1.0, abs=1e-9) and f["c"] == pytest.approx(0.5, abs=1e-9)
+    assert f["scatter"] == pytest.approx(1.0, abs=1e-9)
+    assert "-1.00 ± 0.00" in plateau_fit_markdown([f])
+    # one d only: no fit
+    (g,) = fit_plateaus([p for p in plats if p["d"] == 200], rows)
+    assert g["n"] == 4 and not np.isfinite(g["b"])

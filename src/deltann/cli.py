@@ -207,6 +207,8 @@ def _gd_threshold(args) -> int:
 
 def _finite_size(args) -> int:
     from .finite_size import (
+        fit_plateaus,
+        plateau_fit_markdown,
         plateau_rows,
         replay_early_stop,
         rows_dataset,
@@ -243,11 +245,13 @@ def _finite_size(args) -> int:
     if args.out:
         ds = rows_dataset(rows)
         ds.attrs["plateaus_json"] = json.dumps(plateaus, default=float)
+        ds.attrs["plateau_fits_json"] = json.dumps(fit_plateaus(plateaus, rows), default=float)
         ds.attrs["sources"] = json.dumps([str(f) for f in args.files])
         write_netcdf(ds, args.out)
         print(f"deltann finite-size: wrote {args.out}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"transitions": rows, "plateaus": plateaus, "theory": points},
+        print(json.dumps({"transitions": rows, "plateaus": plateaus,
+                          "plateau_fits": fit_plateaus(plateaus, rows), "theory": points},
                          default=float))
         return 0
     print(rows_markdown(rows))
@@ -262,6 +266,9 @@ def _finite_size(args) -> int:
                   f"{r['escaped']}/{r['seeds']} | {r['tau_median']:.0f} | {r['fit_median']:.0f} "
                   f"| {r['plateau_median']:.0f} | {pt:.0f} | "
                   f"{r['test_plateau']:.3f} → {r['test_final']:.3f} |")
+        print("\nplateau fit: ln(τ − t_fit) = a + b ln(δ − δ_GD(d)) + c ln d, over the cells "
+              "where every seed escaped and δ − δ_GD(d) > its error\n")
+        print(plateau_fit_markdown(fit_plateaus(plateaus, rows)))
     return 0
 
 

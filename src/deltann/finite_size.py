@@ -40,7 +40,7 @@ from .theory.limit import fit_limit, wls
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
-           "replay_early_stop"]
+           "replay_early_stop", "fit_plateaus", "plateau_fit_markdown"]
 
 
 def schedule_of(ds: xr.Dataset) -> str:
@@ -366,6 +366,62 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
                     runs["pred_escape_step"].values[None])[0])
             out.append(row)
     return out
+
+
+def fit_plateaus(plateaus: list[dict], rows: list[dict]) -> list[dict]:
+    """Plateau length against the distance to GD's transition and d, per (schedule, m, init):
+    least squares of
+
+        ln(tau - t_fit) = a + b ln(delta - delta_GD(d)) + c ln d
+
+    over the cells of ``plateau_rows`` where every seed escaped and delta - delta_GD(d) exceeds
+    delta_GD's error (``transition_rows``; cells inside the transition's error are left out).
+    The linear escape picture (a growth rate ~ (delta - delta_c), a distance ~ ln sqrt(d) to
+    cover) gives b = -1 and c ~ 0 (ln ln d). Returns per group: n, the d used, b, c and their
+    standard errors, and the residual scatter as a factor exp(s) (NaN below 4 points or 2 d)."""
+    def key(r):
+        return tuple(r.get(k, INIT_DEFAULTS.get(k)) for k in (
+            "schedule", "target", "activation", "loss", "m", "init_scale", "a_init", "d"))
+
+    ref = {key(r): r for r in rows}
+    groups: dict[tuple, list[tuple[float, float, float]]] = {}
+    for p in plateaus:
+        init = key(p)[5:7]
+        r = ref.get(key(p))
+        if r is None or not np.isfinite(r["delta_gd"]) or p["escaped"] < p["seeds"]:
+            continue
+        x = float(p["delta"]) - r["delta_gd"]
+        err = r["delta_gd_err"] if np.isfinite(r["delta_gd_err"]) else 0.0
+        if x > err and np.isfinite(p["plateau_median"]) and p["plateau_median"] > 0:
+            groups.setdefault((p["schedule"], p["m"], *init), []).append(
+                (np.log(x), np.log(float(p["d"])), np.log(p["plateau_median"])))
+    out = []
+    for (sch, m, isc, ain), pts in sorted(groups.items()):
+        a = np.array(pts)
+        row = {"schedule": sch, "m": m, "init_scale": isc, "a_init": ain, "n": len(pts),
+               "d": sorted({int(round(np.exp(v))) for v in a[:, 1]}), "b": np.nan,
+               "b_err": np.nan, "c": np.nan, "c_err": np.nan, "scatter": np.nan}
+        if len(pts) >= 4 and len(row["d"]) >= 2:
+            A = np.column_stack([np.ones(len(pts)), a[:, 0], a[:, 1]])
+            coef, *_ = np.linalg.lstsq(A, a[:, 2], rcond=None)
+            res = a[:, 2] - A @ coef
+            s2 = float(res @ res) / max(len(pts) - 3, 1)
+            cov = s2 * np.linalg.inv(A.T @ A)
+            row.update(b=float(coef[1]), b_err=float(np.sqrt(cov[1, 1])), c=float(coef[2]),
+                       c_err=float(np.sqrt(cov[2, 2])), scatter=float(np.exp(np.sqrt(s2))))
+        out.append(row)
+    return out
+
+
+def plateau_fit_markdown(fits: list[dict]) -> str:
+    lines = ["| schedule | m | init_scale | a_init | cells | d | b (δ − δ_GD) | c (d) | "
+             "scatter (×) |", "|" + "---|" * 9]
+    for f in fits:
+        lines.append(f"| {f['schedule']} | {f['m']} | {f['init_scale']:g} | {f['a_init']:g} | "
+                     f"{f['n']} | {', '.join(map(str, f['d']))} | {_pm(f['b'], f['b_err'])} | "
+                     f"{_pm(f['c'], f['c_err'])} | "
+                     + (f"{f['scatter']:.2f} |" if np.isfinite(f["scatter"]) else "– |"))
+    return "\n".join(lines)
 
 
 def theory_points(th, m=None) -> list[dict]:

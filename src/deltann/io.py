@@ -184,6 +184,9 @@ def read_result(path: str | os.PathLike, variables=(), attrs=(), dims=(),
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{what}: no such result file: {path}")
+    if path.is_dir():
+        raise FileNotFoundError(f"{what}: {path} is a directory, not a result file (e.g. "
+                                f"{path / 'sweep.nc'})")
     try:
         ds = read_netcdf(path)
     except (OSError, ValueError, RuntimeError, KeyError) as err:
