@@ -216,3 +216,55 @@ def test_fit_plateaus_recovers_the_exponents_and_skips_cells_near_the_transition
     # one d only: no fit
     (g,) = fit_plateaus([p for p in plats if p["d"] == 200], rows)
     assert g["n"] == 4 and not np.isfinite(g["b"])
+
+
+def _limit_table(schedule="first_layer", inf=3.38):
+    d, m = [400, 800, 1600], [2, 4]
+    shape = (3, 1, 1, 1, 2, 1)
+    dims = ("d", "target", "activation", "loss", "m", "schedule")
+    y = np.full(shape, np.nan)
+    y[:, 0, 0, 0, 0, 0] = [3.35, 3.35, 3.37]  # m = 2; m = 4: nothing (not converged)
+    return xr.Dataset(
+        {"delta_nn": (dims, y), "delta_nn_err": (dims, np.full(shape, 0.1)),
+         "delta_nn_inf": (dims[1:], np.array([inf, np.nan]).reshape(shape[1:])),
+         "delta_nn_inf_err": (dims[1:], np.full(shape[1:], 0.23))},
+        coords={"d": d, "target": ["z2sat"], "activation": ["softplus"], "loss": ["square"],
+                "m": m, "schedule": [schedule]})
+
+
+def test_figure_draws_a_limit_table_for_the_matching_schedule_and_width():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deltann.figures.finite_size import draw
+
+    sweeps = {"check_0": _sweep(200, [3.0, 3.0, 3.5, 3.5]),
+              "check_1": _sweep(400, [3.0, 3.5, 3.5, 4.0])}
+    fig = draw({**sweeps, "limit": _limit_table()}, {})
+    _, labels = fig.axes[0].get_legend_handles_labels()
+    assert "δ_NN(∞) = 3.38 ± 0.23, m=2 (table, d = 400, 800, 1600)" in labels
+    assert "δ_NN(d) table, m=2" in labels
+    # another schedule in the table: nothing drawn from it
+    fig = draw({**sweeps, "limit": _limit_table(schedule="both")}, {})
+    _, labels = fig.axes[0].get_legend_handles_labels()
+    assert not any("table" in lab for lab in labels)
+
+
+def test_limit_table_is_a_figure_input_read_from_its_path():
+    """figures.<name>.limit: the workflow passes the file by path (role 'limit') and the figure
+    reads the committed threshold-study table with what it needs."""
+    from pathlib import Path
+
+    from deltann.config import validate_config
+    from deltann.figures import load_inputs
+    from deltann.workflow import Layout
+
+    table = str(Path(__file__).resolve().parents[1] / "results_study_limit.nc")
+    cfg = validate_config({"experiments": {"e": {"d": [40], "delta": [2, 4]}}, "figures": {
+        "fs": {"kind": "finite_size", "checks": ["e"], "limit": table}}})
+    files = Layout(cfg).figure_inputs("fs")
+    assert files["limit"] == table and set(files) == {"check_e", "limit"}
+    data = load_inputs(cfg["figures"]["fs"], {"limit": table})
+    r = data["limit"].sel(target="z2sat", activation="softplus", loss="square", m=2,
+                          schedule="first_layer")
+    assert 3.0 < float(r["delta_nn_inf"]) < 4.0  # the README's 3.38 ± 0.23

@@ -383,6 +383,11 @@ def _sweep_set_errors(name: str, fig: dict, exps: dict):
         elif not exps[src]["theory"]["enabled"]:
             yield (f"figures.{name}.experiment: a finite_size figure reads its theory.nc "
                    f"(delta_NN(d)), but experiments.{src}.theory.enabled is false")
+    if fig.get("limit") and kind == "finite_size" and not Path(fig["limit"]).is_file():
+        yield (f"figures.{name}.limit: no such file {fig['limit']!r} (from {Path.cwd()}); "
+               "allowed: the path of a `deltann table` output, e.g. results_study_limit.nc")
+    elif fig.get("limit") and kind != "finite_size":
+        yield f"figures.{name}.limit: only a finite_size figure reads a limit table"
     for src in fig.get("theories", []):
         if src not in exps:
             yield (f"figures.{name}.theories: {src!r} is not an experiment; "

@@ -258,7 +258,8 @@ class Layout:
 
     def figure_inputs(self, fig: str) -> dict[str, str]:
         """The NetCDF files a figure reads, by role (``figures.input_roles``): sweep.nc,
-        theory.nc, thresholds.nc, ``check_<exp>`` sweeps and ``theory_<exp>`` theory files."""
+        theory.nc, thresholds.nc, ``check_<exp>`` sweeps, ``theory_<exp>`` theory files and the
+        ``limit`` table (finite_size)."""
         f = self.config["figures"][fig]
         exps = self.config["experiments"]
         files = {}
@@ -271,6 +272,8 @@ class Layout:
                 files[role] = self.thresholds_file()
             elif role == "trajectory":
                 files[role] = self.trajectory_file(f["experiment"])
+            elif role == "limit":  # a `deltann table` file given by path (e.g. committed)
+                files[role] = f["limit"]
             elif role.startswith("theory_"):
                 files[role] = self.theory_file(role.removeprefix("theory_"))
             else:  # check_<experiment>

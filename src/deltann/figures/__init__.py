@@ -27,7 +27,7 @@ ROLES = {
     "architecture": (("thresholds",), ("checks",)),
     "escape_time": (("sweep", "theory"), ()),
     "trajectory_spectrum": (("trajectory",), ()),
-    "finite_size": ((), ("theory", "checks")),
+    "finite_size": ((), ("theory", "checks", "limit")),
     "grokking": ((), ("checks",)),
     "initialisation": ((), ("checks", "theories")),
 }
@@ -54,6 +54,8 @@ def input_roles(kind: str, fig_cfg: dict, experiments: dict) -> list[str]:
         roles += [f"check_{e}" for e in fig_cfg.get("checks", [])]
     if "theories" in optional:
         roles += [f"theory_{e}" for e in fig_cfg.get("theories", [])]
+    if "limit" in optional and fig_cfg.get("limit"):
+        roles.append("limit")
     return roles
 
 
@@ -116,7 +118,7 @@ def load_inputs(fig_cfg: dict, paths: dict) -> dict:
     for role, path in paths.items():
         req = _requires(mod, role)
         exp = _experiment_of(role, fig_cfg)
-        expect = {"experiment": exp} if exp and role != "thresholds" else None
+        expect = {"experiment": exp} if exp and role not in ("thresholds", "limit") else None
         name = fig_cfg.get("figure", fig_cfg["kind"])
         out[role] = read_result(path, **req, expect=expect,
                                 what=f"figure {name!r} ({fig_cfg['kind']}, input {role})")

@@ -1,7 +1,9 @@
 """Finite-size scaling of GD's transition: delta_GD(d) against d (log axis) per schedule and width,
 the escape predictor's delta_pred(d) (dashed, when the sweeps carry ``pred_*``), the fit
 alpha + beta ln d (dotted), and the theory's delta_NN(d) and its d -> infinity limit a + b/sqrt(d)
-as a band (from the ``experiment``'s theory.nc, when given). Sweeps: ``checks`` (any d and
+as a band (from the ``experiment``'s theory.nc, when given), and the delta_NN(d) and
+delta_NN(inf) of a ``limit`` table (``deltann table``, e.g. the threshold study's
+results_study_limit.nc: its line replaces the theory.nc one). Sweeps: ``checks`` (any d and
 schedule each; ``deltann.finite_size``), at the default initialisation (init_scale = a_init = 1;
 the ``initialisation`` kind draws the others).
 """
@@ -23,7 +25,28 @@ REQUIRES = {
                "attrs": ("experiment", "config")},
     "theory": {"variables": ("delta_nn", "delta_nn_err"), "dims": ("m", "d"),
                "attrs": ("config",)},
+    "limit": {"variables": ("delta_nn", "delta_nn_err", "delta_nn_inf", "delta_nn_inf_err"),
+              "dims": ("d", "target", "activation", "loss", "m", "schedule")},
 }
+
+
+def _limit_lines(tab, schedule: str, cell: dict) -> dict:
+    """m -> (d, delta_NN(d), err, delta_NN(inf), err) of a ``deltann table`` file for one
+    schedule and (target, activation, loss); {} where the table has none of it."""
+    if tab is None or schedule not in tab["schedule"].values:
+        return {}
+    try:
+        r = tab.sel(schedule=schedule, **{k: cell[k] for k in ("target", "activation", "loss")})
+    except KeyError:
+        return {}
+    out = {}
+    for m in r["m"].values:
+        x = r.sel(m=m)
+        y, e = x["delta_nn"].values, x["delta_nn_err"].values
+        if np.isfinite(y).any() or np.isfinite(float(x["delta_nn_inf"])):
+            out[int(m)] = (x["d"].values, y, e, float(x["delta_nn_inf"]),
+                           float(x["delta_nn_inf_err"]))
+    return out
 
 
 def _theory_lines(th, schedule: str):
@@ -60,6 +83,8 @@ def draw(data, cfg):
     dgrid = np.geomspace(min(dall) / 1.3, max(dall) * 4, 60)
     for ax, sch in zip(axes[0], scheds, strict=True):
         th = _theory_lines(data.get("theory"), sch)
+        tab = _limit_lines(data.get("limit"), sch,
+                           next(r for r in rows if r["schedule"] == sch))
         for j, m in enumerate(widths):
             c, mk = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)]
             rs = [r for r in rows if r["schedule"] == sch and r["m"] == m]
@@ -98,11 +123,23 @@ def draw(data, cfg):
                 if okt.any():
                     ax.errorbar(td[okt], ty[okt], yerr=te[okt], fmt="*", color=c, ms=9,
                                 capsize=2, label=f"δ_NN(d) theory, m={m}")
-                if lim is not None and np.isfinite(lim.a):
+                if lim is not None and np.isfinite(lim.a) and not (
+                        m in tab and np.isfinite(tab[m][3])):  # the table's line wins
                     ax.axhspan(lim.a - lim.a_err, lim.a + lim.a_err, color=c, alpha=0.12)
                     ax.axhline(lim.a, color=c, lw=1, alpha=0.7,
                                label=f"δ_NN(∞) = {lim.a:.2f} ± {lim.a_err:.2f}, m={m} "
                                      f"(d = {', '.join(str(int(v)) for v in lim.d)})")
+            if m in tab:
+                td, ty, te, a, ae = tab[m]
+                okt = np.isfinite(ty)
+                if okt.any():
+                    ax.errorbar(td[okt] * 0.96, ty[okt], yerr=te[okt], fmt="P", color=c, ms=7,
+                                mfc="none", capsize=2, label=f"δ_NN(d) table, m={m}")
+                if np.isfinite(a):
+                    ax.axhspan(a - ae, a + ae, color=c, alpha=0.12)
+                    ax.axhline(a, color=c, lw=1, alpha=0.7,
+                               label=f"δ_NN(∞) = {a:.2f} ± {ae:.2f}, m={m} (table, d = "
+                                     f"{', '.join(str(int(v)) for v in td[okt])})")
         seeds = sorted({r["seeds"] for r in rows if r["schedule"] == sch})
         by_d = sorted({r["d"]: r["steps"] for r in rows if r["schedule"] == sch}.items())
         steps = (f"{by_d[0][1]}" if len({v for _, v in by_d}) == 1 else
