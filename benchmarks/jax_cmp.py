@@ -117,18 +117,22 @@ def run(quick: bool, repeats: int) -> list[Row]:
                 return train(data, act, loss, m, tc, None, init=p, progress_seconds=1e9)
 
             ours_jax = partial(ours_run, tc=dataclasses.replace(tc, backend="jax"))
+            hv_jax = jax_backend.JaxHVP("softplus", "square", X, y)
 
             val, g = value_and_grad(p, X, y, act, loss, ws)
             (jval, jg) = _block(j_step(jp, jX, jy))
             err_g = _rel([val, g.W, g.a, g.c], [jval, *jg])
             err_h = _rel(hvp(p, X, y, act, loss, v).vector(), [np.ravel(x) for x in
                                                               _block(j_hv(jp, jv, jX, jy))])
+            err_hb = _rel(hv_jax(p, v).vector(), [np.ravel(x) for x in
+                                                 _block(j_hv(jp, jv, jX, jy))])
             snap = ours_run().snapshots[-1]
             err_r = _rel([snap.W, snap.a, snap.c], _block(j_run(jp, jX, jy)))
             snap = ours_jax().snapshots[-1]
             err_b = _rel([snap.W, snap.a, snap.c], _block(j_run(jp, jX, jy)))
             tol = TOL[dt]
             for what, err, bound in (("GD steps", err_g, tol), ("HVPs", err_h, tol),
+                                     ("HVPs (backend jax)", err_hb, tol),
                                      (f"{steps}-step runs", err_r, RUN_TOL[dt]),
                                      (f"{steps}-step runs (backend jax)", err_b,
                                       RUN_TOL[dt])):
@@ -141,6 +145,8 @@ def run(quick: bool, repeats: int) -> list[Row]:
                      partial(_call, j_step, jp, jX, jy), err_g, None),
                     ("HVP", partial(hvp, p, X, y, act, loss, v),
                      partial(_call, j_hv, jp, jv, jX, jy), err_h, None),
+                    ("HVP, backend jax", partial(hv_jax, p, v),
+                     partial(_call, j_hv, jp, jv, jX, jy), err_hb, None),
                     (f"{steps}-step run", ours_run, partial(_call, j_run, jp, jX, jy), err_r,
                      RUN_TARGET),
                     (f"{steps}-step run, backend jax", ours_jax,

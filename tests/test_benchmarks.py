@@ -39,9 +39,9 @@ def test_quick_run_writes_table_and_json(tmp_path, capsys):
         assert all(r["extra"]["rel_diff"] < 1e-10 for r in rows if r["section"] == "torch")
     else:
         assert "torch" in res["skipped"]
-    if jax_cmp.available() is None:  # 2 cases x (step, HVP, run on the numpy and the jax
+    if jax_cmp.available() is None:  # 2 cases x (step, HVP and run on the numpy and the jax
         jx = [r for r in rows if r["section"] == "jax"]  # backend), checked equal before timing
-        assert len(jx) == 8 and all(r["extra"]["rel_diff"] < 1e-3 for r in jx)
+        assert len(jx) == 10 and all(r["extra"]["rel_diff"] < 1e-3 for r in jx)
         assert all(r["extra"]["rel_diff"] < 1e-8 for r in jx if r["extra"]["dtype"] == "float64")
     else:
         assert "jax" in res["skipped"]

@@ -135,3 +135,37 @@ def test_config_names_train_backend_when_it_cannot_be_used(monkeypatch):
                                           r"installed \(test\)"):
         validate_config(cfg("jax"))
     assert validate_config(cfg("numpy"))["experiments"]["e"]["train"]["backend"] == "numpy"
+
+
+def test_predictor_with_jax_hvp_equals_numpy():
+    """backend jax in the predictor: H v by jax.jvp(jax.grad) (projected GD stays numpy). d = 100,
+    delta = 5, m = 2, first_layer, 600 steps: every recorded q_pred, growth and Rayleigh quotient
+    and the predicted escape step equal the numpy predictor's to 1e-8 (one HVP agrees to ~1e-15;
+    the recursion is linear, so rounding does not grow)."""
+    from deltann.escape import predict_escape
+    from deltann.jax_backend import JaxHVP
+    from deltann.model import Params, hvp
+    from deltann.pipeline import init_seed, make_data
+    from deltann.sweep import Point
+
+    p = Point("z2sat", "softplus", "square", 2, 100, 5.0, 1)
+    data = make_data(20260, {"noise": 0.0, "center_labels": True, "n_test": 200}, p)
+    act, loss = get_activation("softplus"), get_loss("square")
+    rng = np.random.default_rng(0)
+    P = Params(rng.standard_normal((2, 100)) / 10, np.array([0.5, -0.5]), 0.1)
+    V = Params(rng.standard_normal((2, 100)), rng.standard_normal(2), 0.3)
+    ref, got = hvp(P, data.X, data.y, act, loss, V), JaxHVP("softplus", "square", data.X,
+                                                             data.y)(P, V)
+    np.testing.assert_allclose(got.vector(), ref.vector(), rtol=1e-12, atol=1e-14)
+    out = []
+    for backend in ("numpy", "jax"):
+        cfg = TrainConfig(steps=600, lr=0.1, schedule="first_layer", n_records=30,
+                          backend=backend)
+        out.append(predict_escape(data, act, loss, 2, cfg,
+                                  np.random.default_rng(init_seed(20260, p))))
+    a, b = out
+    assert np.isfinite(a.q_pred).sum() > 10
+    for f in ("q_pred", "growth", "rayleigh", "train_risk"):
+        np.testing.assert_allclose(getattr(b, f), getattr(a, f), rtol=1e-8, atol=1e-12,
+                                   err_msg=f)
+    assert a.escape_step == pytest.approx(b.escape_step, rel=1e-8, nan_ok=True)

@@ -93,6 +93,12 @@ class _Linearised:
                  U: np.ndarray, dW0: np.ndarray, grid: np.ndarray, level: float,
                  stop_level: float):
         self.X, self.y, self.act, self.loss = data.X, data.y, act, loss
+        if cfg.backend == "jax":  # H v by jax.jvp(jax.grad) (projected GD itself stays numpy)
+            from .jax_backend import JaxHVP
+
+            self.hvp = JaxHVP(act.name, loss.name, data.X, data.y)
+        else:
+            self.hvp = lambda p, v: hvp(p, self.X, self.y, self.act, self.loss, v)
         self.eta = cfg.learning_rates(m)
         self.U, self.dW = U, dW0.copy()
         self.da, self.dc = np.zeros(m), 0.0
@@ -108,7 +114,7 @@ class _Linearised:
         norms = np.linalg.norm(p.W + self.dW, axis=1)
         q = float(np.max(np.linalg.norm(hard, axis=1) / np.where(norms > 0, norms, 1.0)))
         v = Params(self.dW, self.da, self.dc)
-        Hv = hvp(p, self.X, self.y, self.act, self.loss, v)
+        Hv = self.hvp(p, v)
         ew, ea, ec = self.eta
         on = (ew > 0, ea > 0, ec > 0)  # the trained blocks
         num = np.vdot(self.dW, Hv.W) * on[0] + (self.da @ Hv.a) * on[1] + self.dc * Hv.c * on[2]

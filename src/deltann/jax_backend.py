@@ -24,7 +24,7 @@ import numpy as np
 
 from .model import Params
 
-__all__ = ["available", "import_jax", "JaxGD", "ACTIVATIONS", "LOSSES"]
+__all__ = ["available", "import_jax", "JaxGD", "JaxHVP", "ACTIVATIONS", "LOSSES"]
 
 #: sigma(u) in jax.numpy, by ``deltann.activations`` name
 ACTIVATIONS = {
@@ -63,15 +63,35 @@ def import_jax():
     return jax
 
 
+def _risk(act: str, loss: str):
+    """R(W, a, c, X, y) in jax.numpy."""
+    jax = import_jax()
+    sigma, ell = ACTIVATIONS[act], LOSSES[loss]
+
+    def risk(W, a, c, X, y):
+        return jax.numpy.mean(ell(sigma(jax, X @ W.T) @ a + c, y))
+
+    return risk
+
+
+@cache
+def _compiled_hvp(act: str, loss: str):
+    """H v = d/ds grad R(p + s v) at s = 0 (``jax.jvp`` of ``jax.grad``), jitted."""
+    jax = import_jax()
+    grad = jax.grad(_risk(act, loss), argnums=(0, 1, 2))
+
+    def hv(W, a, c, vW, va, vc, X, y):
+        return jax.jvp(lambda W, a, c: grad(W, a, c, X, y), (W, a, c), (vW, va, vc))[1]
+
+    return jax.jit(hv)
+
+
 @cache
 def _compiled(act: str, loss: str, frozen: bool):
     """(value_and_grad, advance) jitted for one activation, loss and projection."""
     jax = import_jax()
     jnp = jax.numpy
-    sigma, ell = ACTIVATIONS[act], LOSSES[loss]
-
-    def risk(W, a, c, X, y):
-        return jnp.mean(ell(sigma(jax, X @ W.T) @ a + c, y))
+    risk = _risk(act, loss)
 
     vg = jax.value_and_grad(risk, argnums=(0, 1, 2))
 
@@ -143,3 +163,24 @@ class JaxGD:
         self.state, taken, _ = self._advance(self.state, self.X, self.y, self.U, self.eta,
                                              self.bound, k)
         return (int(taken), *self._host(p))
+
+
+class JaxHVP:
+    """H(p) v of the training risk on the JAX backend, as ``model.hvp`` (same model and loss;
+    equal to rounding): X, y on the device once, p and v moved per call.
+
+    X: (n, d), y: (n,); p and v are cast to X's dtype (the escape predictor is float64)."""
+
+    def __init__(self, act: str, loss: str, X: np.ndarray, y: np.ndarray):
+        if act not in ACTIVATIONS or loss not in LOSSES:
+            raise ValueError(f"backend jax: activation {act!r} / loss {loss!r} not available")
+        jnp = import_jax().numpy
+        self.X, self.y, self.dtype = jnp.asarray(X), jnp.asarray(y), X.dtype
+        self._hv = _compiled_hvp(act, loss)
+
+    def __call__(self, p: Params, v: Params) -> Params:
+        t = self.dtype.type
+        hW, ha, hc = self._hv(*(np.asarray(x, self.dtype) for x in (p.W, p.a)), t(p.c),
+                              *(np.asarray(x, self.dtype) for x in (v.W, v.a)), t(v.c),
+                              self.X, self.y)
+        return Params(np.array(hW), np.array(ha), float(hc))
