@@ -134,11 +134,13 @@ def test_config_names_train_backend_when_it_cannot_be_used(monkeypatch):
     with pytest.raises(ConfigError, match=r"experiments\.e\.train\.backend: jax: jax is not "
                                           r"installed \(test\)"):
         validate_config(cfg("jax"))
+    with pytest.raises(ConfigError, match=r"experiments\.e\.predictor\.backend: jax: jax "):
+        validate_config({"experiments": {"e": {"predictor": {"backend": "jax"}}}})
     assert validate_config(cfg("numpy"))["experiments"]["e"]["train"]["backend"] == "numpy"
 
 
 def test_predictor_with_jax_hvp_equals_numpy():
-    """backend jax in the predictor: H v by jax.jvp(jax.grad) (projected GD stays numpy). d = 100,
+    """predictor.backend jax: H v by jax.jvp(jax.grad) (projected GD stays numpy). d = 100,
     delta = 5, m = 2, first_layer, 600 steps: every recorded q_pred, growth and Rayleigh quotient
     and the predicted escape step equal the numpy predictor's to 1e-8 (one HVP agrees to ~1e-15;
     the recursion is linear, so rounding does not grow)."""
@@ -158,11 +160,11 @@ def test_predictor_with_jax_hvp_equals_numpy():
                                                              data.y)(P, V)
     np.testing.assert_allclose(got.vector(), ref.vector(), rtol=1e-12, atol=1e-14)
     out = []
+    cfg = TrainConfig(steps=600, lr=0.1, schedule="first_layer", n_records=30)
     for backend in ("numpy", "jax"):
-        cfg = TrainConfig(steps=600, lr=0.1, schedule="first_layer", n_records=30,
-                          backend=backend)
         out.append(predict_escape(data, act, loss, 2, cfg,
-                                  np.random.default_rng(init_seed(20260, p))))
+                                  np.random.default_rng(init_seed(20260, p)),
+                                  hvp_backend=backend))
     a, b = out
     assert np.isfinite(a.q_pred).sum() > 10
     for f in ("q_pred", "growth", "rayleigh", "train_risk"):

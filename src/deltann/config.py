@@ -189,12 +189,13 @@ def _semantic_errors(cfg: dict):
             why = check_steps(exp["trajectory"])
             if why:
                 yield f"experiments.{name}.trajectory.dense: {why}"
-        if exp["train"]["backend"] == "jax":
-            from .jax_backend import available
+        for key in ("train", "predictor"):
+            if exp[key]["backend"] == "jax":
+                from .jax_backend import available
 
-            why = available()
-            if why:
-                yield f"experiments.{name}.train.backend: jax: {why}"
+                why = available()
+                if why:
+                    yield f"experiments.{name}.{key}.backend: jax: {why}"
         lo, hi = exp["theory"]["delta_range"]
         if not lo < hi:
             yield (f"experiments.{name}.theory.delta_range: {[lo, hi]} must be [lo, hi] with "

@@ -91,9 +91,9 @@ class _Linearised:
 
     def __init__(self, data: Dataset, act: Activation, loss: Loss, cfg: TrainConfig, m: int,
                  U: np.ndarray, dW0: np.ndarray, grid: np.ndarray, level: float,
-                 stop_level: float):
+                 stop_level: float, hvp_backend: str = "numpy"):
         self.X, self.y, self.act, self.loss = data.X, data.y, act, loss
-        if cfg.backend == "jax":  # H v by jax.jvp(jax.grad) (projected GD itself stays numpy)
+        if hvp_backend == "jax":  # H v by jax.jvp(jax.grad) (projected GD itself stays numpy)
             from .jax_backend import JaxHVP
 
             self.hvp = JaxHVP(act.name, loss.name, data.X, data.y)
@@ -137,11 +137,14 @@ class _Linearised:
 def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: TrainConfig,
                    rng: np.random.Generator, hard: np.ndarray | None = None,
                    level: float = ESCAPE_LEVEL, stop_level: float = 0.9,
-                   progress_seconds: float = 30.0) -> EscapePrediction:
+                   progress_seconds: float = 30.0,
+                   hvp_backend: str = "numpy") -> EscapePrediction:
     """Predict the escape of the GD run with this data, config and init ``rng`` (module doc).
 
     hard: (d, r) orthonormal hard directions (default: all of ``data.theta``). The run stops
     once q_pred >= stop_level (the escape is then known; records after it are NaN). float64.
+    hvp_backend: "numpy" (``model.hvp``) or "jax" (``jax_backend.JaxHVP``, equal to rounding);
+    the projected GD run is numpy either way (``cfg.backend`` is not used).
     """
     if np.dtype(cfg.dtype) != np.float64:
         raise ValueError("predict_escape: float64 only (the HVP recursion is what is measured)")
@@ -151,7 +154,7 @@ def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: Trai
     norms0 = np.linalg.norm(p0.W, axis=1)
     q0 = float(np.max(np.linalg.norm(p0.W @ U, axis=1) / norms0))
     grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
-    lin = _Linearised(data, act, loss, cfg, m, U, dW0, grid, level, stop_level)
+    lin = _Linearised(data, act, loss, cfg, m, U, dW0, grid, level, stop_level, hvp_backend)
     res = train(data, act, loss, m, replace(cfg, backend="numpy"),  # the hook needs numpy
                 rng, progress_seconds=progress_seconds, frozen=U, init=p0, hook=lin)
     if res.diverged:
@@ -176,7 +179,8 @@ def escape_run(config_slice: Mapping, p: Point) -> xr.Dataset:
              cfg.steps)
     pr = predict_escape(data, get_activation(p.activation), get_loss(p.loss), p.m, cfg,
                         np.random.default_rng(ss_init), hard=hard,
-                        stop_level=float(exp["predictor"]["stop_level"]))
+                        stop_level=float(exp["predictor"]["stop_level"]),
+                        hvp_backend=exp["predictor"]["backend"])
     log.info("predicted escape step %s (q0 = %.3g, stopped at %d, %.1fs)", pr.escape_step, pr.q0,
              pr.stop_step, pr.seconds)
     ds = xr.Dataset(
