@@ -148,7 +148,7 @@ def draw(data, cfg):
         ax.set_xticks(dall, [str(v) for v in dall])
         ax.minorticks_off()
         ax.set_xlabel("d")
-        ax.set_title(f"schedule {sch}: {plural(seeds[-1], 'seed')}; steps {steps}", fontsize=9)
+        ax.set_title(f"schedule {sch}: {plural(seeds[-1], 'seed')}\nsteps {steps}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     axes[0][0].set_ylabel("transition δ (seed-mean final hard overlap = 1/2)")
     fig.suptitle("Where GD learns the hard direction, against d")
