@@ -81,6 +81,13 @@ def test_stacked_uniform_runs_agree_to_rounding():
             np.testing.assert_allclose(getattr(b, k), getattr(a, k), rtol=1e-9, atol=1e-12)
 
 
+def test_jax_backend_runs_are_not_batched():
+    data = make_dataset(get_target("z2sat"), 20, 80, 50, 0.0, np.random.SeedSequence(0))
+    specs = _specs(steps=5, backend="jax")
+    with pytest.raises(ValueError, match="train.backend jax one by one"):
+        train_many(data, specs)
+
+
 def test_one_dtype_per_batch():
     data = make_dataset(get_target("z2sat"), 20, 100, 50, 0.0, np.random.SeedSequence(1))
     specs = [RunSpec(A("softplus"), L("square"), 1, TrainConfig(steps=5, dtype=dt),

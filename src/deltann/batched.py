@@ -156,6 +156,9 @@ def train_many(data: Dataset, specs: list[RunSpec], stacked: bool = False,
     """
     if not specs:
         return []
+    if any(s.cfg.backend != "numpy" for s in specs):
+        raise ValueError("train_many: a shared pass is numpy code; train runs with "
+                         "train.backend jax one by one (train.train)")
     dtypes = {s.cfg.dtype for s in specs}
     if len(dtypes) > 1:
         raise ValueError(f"train_many: runs of one batch need one train.dtype, got {dtypes}")
