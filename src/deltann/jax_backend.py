@@ -118,6 +118,15 @@ def _compiled(act: str, loss: str, frozen: bool):
     return jax.jit(vg), jax.jit(advance)
 
 
+def _on_device(act: str, loss: str, X: np.ndarray, y: np.ndarray):
+    """(X, y) as device arrays and X's dtype, once the activation and loss are known here."""
+    if act not in ACTIVATIONS or loss not in LOSSES:
+        raise ValueError(f"backend jax: activation {act!r} / loss {loss!r} not available "
+                         f"(activations: {', '.join(ACTIVATIONS)}; losses: {', '.join(LOSSES)})")
+    jnp = import_jax().numpy
+    return jnp.asarray(X), jnp.asarray(y), X.dtype
+
+
 class JaxGD:
     """One run's GD on the JAX backend: data on the device once, parameters moved to and from
     numpy ``Params`` at the record steps.
@@ -128,14 +137,8 @@ class JaxGD:
 
     def __init__(self, act: str, loss: str, X: np.ndarray, y: np.ndarray,
                  frozen: np.ndarray | None, eta, bound: float):
-        if act not in ACTIVATIONS or loss not in LOSSES:
-            raise ValueError(f"train.backend jax: activation {act!r} / loss {loss!r} not "
-                             f"available (activations: {', '.join(ACTIVATIONS)}; losses: "
-                             f"{', '.join(LOSSES)})")
-        jax = import_jax()
-        self.jnp = jnp = jax.numpy
-        self.dtype = X.dtype
-        self.X, self.y = jnp.asarray(X), jnp.asarray(y)
+        self.jnp = jnp = import_jax().numpy
+        self.X, self.y, self.dtype = _on_device(act, loss, X, y)
         d = X.shape[1]
         self.U = jnp.asarray(np.zeros((d, 0), self.dtype) if frozen is None
                              else frozen.astype(self.dtype))
@@ -172,10 +175,7 @@ class JaxHVP:
     X: (n, d), y: (n,); p and v are cast to X's dtype (the escape predictor is float64)."""
 
     def __init__(self, act: str, loss: str, X: np.ndarray, y: np.ndarray):
-        if act not in ACTIVATIONS or loss not in LOSSES:
-            raise ValueError(f"backend jax: activation {act!r} / loss {loss!r} not available")
-        jnp = import_jax().numpy
-        self.X, self.y, self.dtype = jnp.asarray(X), jnp.asarray(y), X.dtype
+        self.X, self.y, self.dtype = _on_device(act, loss, X, y)
         self._hv = _compiled_hvp(act, loss)
 
     def __call__(self, p: Params, v: Params) -> Params:
