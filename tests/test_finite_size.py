@@ -268,3 +268,55 @@ def test_limit_table_is_a_figure_input_read_from_its_path():
     r = data["limit"].sel(target="z2sat", activation="softplus", loss="square", m=2,
                           schedule="first_layer")
     assert 3.0 < float(r["delta_nn_inf"]) < 4.0  # the README's 3.38 ± 0.23
+
+
+def test_compare_sweeps_counts_changed_decisions_escape_ratios_and_both_transitions():
+    """b: the same runs with seed 1 escaping at 3.5 instead of 3.0 (so at delta = 3 it stays
+    stuck) and escapes 1.5 x later elsewhere (read on the record grid, ratio 1.26 per record);
+    one run diverged in b is left out; only the runs the sweeps share are compared."""
+    from deltann.finite_size import compare_sweeps, compare_text
+
+    a = _sweep(400, [3.0, 3.0, 4.0])
+    b = _sweep(400, [3.0, 3.5, 4.0])
+    q = b["hard_overlap"].values.copy()
+    steps = b["step"].values
+    for i, x in enumerate(b["delta"].values):  # escape at 1.5 tau in b
+        for s, thr in enumerate([3.0, 3.5, 4.0]):
+            if x >= thr:
+                q[..., i, s, :] = np.where(steps >= 150 * (1 + x - thr), 0.9, 0.1)
+    b["hard_overlap"] = (b["hard_overlap"].dims, q)
+    div = b["diverged"].values.copy()
+    div[..., -1, 2] = 1  # delta = 5, seed 2
+    b["diverged"] = (b["diverged"].dims, div)
+    rep = compare_sweeps(a, b)
+    assert rep["runs"] == 17 and rep["diverged"] == 1
+    assert rep["decided_alike"] == 16  # delta = 3, seed 1: escaped in a, stuck in b
+    assert rep["max_final_diff"] == pytest.approx(0.8)
+    assert rep["escaped_both"] == 8  # delta 3: 1; 3.5: 2; 4: 3; 5: 2 (one diverged)
+    assert 1.2 <= rep["escape_ratio_median"] <= 1.7 and rep["escape_ratio_range"][0] >= 1.0
+    (c,) = rep["cells"]
+    assert c["m"] == 2 and c["d"] == 400 and c["delta_gd_b"] > c["delta_gd_a"]
+    assert "δ_GD" in compare_text(rep)
+    # the same sweep against itself: everything alike
+    same = compare_sweeps(a, a)
+    assert same["decided_alike"] == same["runs"] == 18 and same["max_final_diff"] == 0.0
+    assert same["escape_ratio_range"] == [1.0, 1.0]
+    with pytest.raises(ValueError, match="no run in common"):
+        compare_sweeps(a, _sweep(800, [3.0, 3.0, 4.0]))
+
+
+def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, capsys):
+    from deltann.cli import main
+
+    fa, fb = tmp_path / "a.nc", tmp_path / "b.nc"
+    _sweep(400, [3.0, 3.0, 4.0]).to_netcdf(fa)
+    _sweep(400, [3.0, 3.5, 4.0]).to_netcdf(fb)
+    assert main(["finite-size", str(fa), "--compare", str(fb)]) == 0
+    out = capsys.readouterr().out
+    assert "18 runs (0 diverged left out), 17 end on the same side of 1/2" in out
+    assert main(["finite-size", str(fa), "--compare", str(fb), "--json"]) == 0
+    (rep,) = json.loads(capsys.readouterr().out)
+    assert rep["b"] == str(fb) and rep["decided_alike"] == 17
+    assert main(["finite-size", str(fa), "--compare", str(fb), str(fb)]) == 2
+    assert "--compare needs one file per SWEEP_NC (1 given, 2 to compare)" in \
+        capsys.readouterr().err

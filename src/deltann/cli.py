@@ -205,6 +205,34 @@ def _gd_threshold(args) -> int:
     return 0
 
 
+def _compare(args, sweeps) -> int:
+    """``deltann finite-size A... --compare B...``: each B against the A at its place."""
+    from .finite_size import compare_sweeps, compare_text
+
+    if len(args.compare) != len(sweeps):
+        print(f"deltann finite-size: --compare needs one file per SWEEP_NC ({len(sweeps)} "
+              f"given, {len(args.compare)} to compare)", file=sys.stderr)
+        return 2
+    others = [_load("finite-size", f, ("hard_overlap", "diverged"), ("config",))
+              for f in args.compare]
+    if any(o is None for o in others):
+        return 2
+    out = []
+    for fa, a, fb, b in zip(args.files, sweeps, args.compare, others, strict=True):
+        try:
+            rep = compare_sweeps(a, b)
+        except ValueError as e:
+            print(f"deltann finite-size: {fa} against {fb}: {e}", file=sys.stderr)
+            return 2
+        out.append({"a": str(fa), "b": str(fb), **rep})
+        if args.json:
+            continue
+        print(f"{fb} against {fa}:\n{compare_text(rep)}")
+    if args.json:
+        print(json.dumps(out, default=float))
+    return 0
+
+
 def _finite_size(args) -> int:
     from .finite_size import (
         fit_plateaus,
@@ -227,6 +255,8 @@ def _finite_size(args) -> int:
                 for f in args.theory]
     if any(t is None for t in theories):
         return 2
+    if args.compare:
+        return _compare(args, sweeps)
     if args.replay_stop is not None:
         rep = replay_early_stop(sweeps, args.replay_stop)
         if args.json:
@@ -350,6 +380,10 @@ def main(argv=None) -> int:
     p.add_argument("--replay-stop", type=_finite("--replay-stop", 0.0, strict=True),
                    metavar="RTOL", help="instead: replay early stopping ('escaped', overlap >= "
                    "0.9) at this train.stop_rtol on the recorded runs and say what it changes")
+    p.add_argument("--compare", nargs="+", metavar="SWEEP_NC",
+                   help="instead: compare each SWEEP_NC run by run with the positional file at "
+                   "the same place (the same runs trained another way, e.g. train.dtype "
+                   "float32): decisions, final overlaps, escape steps, delta_GD of each")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)

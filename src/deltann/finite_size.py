@@ -12,6 +12,8 @@ From sweep datasets (one or more d, any schedule, with or without the predictor'
   doubling of steps, q(T) - q(T/2); its largest value over the stuck runs;
 - the fit delta_GD(d) = alpha + beta ln d (weighted least squares, Birge-inflated as
   ``theory.limit``) and the d at which it reaches a given delta (e.g. delta_NN(inf));
+- two sweeps of the same runs compared run by run (``compare_sweeps``: float32 against
+  float64, or two commits);
 - grokking plateaus: the escape step tau against the step t_fit at which the training set is
   fitted, plateau length tau - t_fit, the test risk on the plateau and after (``plateau_rows``).
 """
@@ -40,7 +42,8 @@ from .theory.limit import fit_limit, wls
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
-           "replay_early_stop", "fit_plateaus", "plateau_fit_markdown"]
+           "replay_early_stop", "compare_sweeps", "compare_text", "fit_plateaus",
+           "plateau_fit_markdown"]
 
 
 def schedule_of(ds: xr.Dataset) -> str:
@@ -110,6 +113,58 @@ def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
             "fell_below_half": below_half, "max_final_change": max_change,
             "steps_saved": 1.0 - kept / ran if ran else float("nan")}
 
+
+def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) -> dict:
+    """The runs two sweeps have in common, run by run (same seeds, e.g. ``train.dtype`` float64
+    against float32, or two commits): how many end on the same side of ``level`` (final hard
+    overlap), the largest |q_a - q_b| of the final overlaps, the escape-step ratio tau_b / tau_a
+    over the runs both escaped (median, range), and per cell delta_GD of each with its error.
+    Diverged runs (in either) are left out."""
+    keep = [v for v in ("hard_overlap", "diverged") if v not in a or v not in b]
+    if keep:
+        raise ValueError(f"both sweeps need {', '.join(keep)}")
+    a2, b2 = xr.align(a[["hard_overlap", "diverged"]], b[["hard_overlap", "diverged"]],
+                      join="inner", exclude=["step"])
+    if a2["hard_overlap"].size == 0:
+        raise ValueError("the two sweeps have no run in common (coordinates differ)")
+    alive = ~(a2["diverged"].astype(bool) | b2["diverged"].astype(bool))
+    qa, qb = last_finite(a2["hard_overlap"]), last_finite(b2["hard_overlap"])
+    ok = alive & np.isfinite(qa) & np.isfinite(qb)
+    ta, tb = escape_steps(a2, level), escape_steps(b2, level)
+    both = ok & np.isfinite(ta) & np.isfinite(tb)
+    ratio = (tb / ta).where(both).values.ravel()
+    ratio = ratio[np.isfinite(ratio)]
+    cells_ = []
+    ga = {_cell_key(r): r for r in gd_transitions(a2.where(alive), level)}
+    for r in gd_transitions(b2.where(alive), level):
+        ra = ga[_cell_key(r)]
+        cells_.append({k: r[k] for k in CELL_DIMS if k in r}
+                      | {"delta_gd_a": ra["delta_gd"], "delta_gd_a_err": _err(ra["seed_sem"],
+                                                                           ra["bracket"]),
+                         "delta_gd_b": r["delta_gd"], "delta_gd_b_err": _err(r["seed_sem"],
+                                                                          r["bracket"])})
+    return {"runs": int(ok.sum()), "diverged": int((~alive).sum()),
+            "decided_alike": int(((qa >= level) == (qb >= level)).where(ok, False).sum()),
+            "max_final_diff": float(np.abs(qa - qb).where(ok).max()),
+            "escaped_both": int(both.sum()),
+            "escape_ratio_median": float(np.median(ratio)) if ratio.size else float("nan"),
+            "escape_ratio_range": [float(ratio.min()), float(ratio.max())] if ratio.size
+            else [float("nan")] * 2, "cells": cells_}
+
+
+
+def compare_text(rep: dict) -> str:
+    """``compare_sweeps``'s report as text: one summary line, then delta_GD per cell."""
+    lo, hi = rep["escape_ratio_range"]
+    lines = [f"{rep['runs']} runs ({rep['diverged']} diverged left out), {rep['decided_alike']} "
+             f"end on the same side of 1/2, largest final-overlap difference "
+             f"{rep['max_final_diff']:.3f}; escape-step ratio b/a over the {rep['escaped_both']} "
+             f"runs both escaped: median {rep['escape_ratio_median']:.3f}, range "
+             f"{lo:.3f}–{hi:.3f}"]
+    for c in rep["cells"]:
+        a, b = _pm(c["delta_gd_a"], c["delta_gd_a_err"]), _pm(c["delta_gd_b"], c["delta_gd_b_err"])
+        lines.append(f"  m = {c['m']}, d = {c['d']}: δ_GD {a} (a), {b} (b)")
+    return "\n".join(lines)
 
 def _err(sem: float, bracket) -> float:
     grid = (bracket[1] - bracket[0]) / np.sqrt(12) if bracket else 0.0
