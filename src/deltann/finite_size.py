@@ -158,9 +158,9 @@ def compare_text(rep: dict) -> str:
     lo, hi = rep["escape_ratio_range"]
     lines = [f"{rep['runs']} runs ({rep['diverged']} diverged left out), {rep['decided_alike']} "
              f"end on the same side of 1/2, largest final-overlap difference "
-             f"{rep['max_final_diff']:.3f}; escape-step ratio b/a over the {rep['escaped_both']} "
-             f"runs both escaped: median {rep['escape_ratio_median']:.3f}, range "
-             f"{lo:.3f}–{hi:.3f}"]
+             f"{rep['max_final_diff']:.2g}; escape-step ratio b/a over the {rep['escaped_both']} "
+             f"runs both escaped: median {rep['escape_ratio_median']:.3g}, range "
+             f"{lo:.3g}–{hi:.3g}"]
     for c in rep["cells"]:
         a, b = _pm(c["delta_gd_a"], c["delta_gd_a_err"]), _pm(c["delta_gd_b"], c["delta_gd_b_err"])
         lines.append(f"  m = {c['m']}, d = {c['d']}: δ_GD {a} (a), {b} (b)")
