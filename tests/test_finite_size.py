@@ -320,3 +320,28 @@ def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, caps
     assert main(["finite-size", str(fa), "--compare", str(fb), str(fb)]) == 2
     assert "--compare needs one file per SWEEP_NC (1 given, 2 to compare)" in \
         capsys.readouterr().err
+
+
+def test_plateau_fit_against_delta_nn_from_a_limit_table():
+    """The same plateaus made as 50 (delta - delta_NN(d))^-1 d^0.5 with delta_NN(d) from a
+    ``deltann table`` (``theory_points`` reads it, ``nn_reference`` keys it): the fit against
+    delta_NN recovers b = -1, c = 0.5, counts the escaped cells at or below delta_NN + err, and
+    leaves out the d the table has no value at (d = 200)."""
+    from deltann.finite_size import fit_plateaus, nn_reference, plateau_fit_markdown, theory_points
+
+    pts = theory_points(_limit_table())
+    assert {(p["m"], p["d"]) for p in pts if np.isfinite(p["delta"])} == {
+        (2, 400), (2, 800), (2, 1600), (2, np.inf)}
+    assert all(p["target"] == "z2sat" and p["schedule"] == "first_layer" for p in pts)
+    ref = nn_reference(pts)
+    assert ref[("first_layer", 2, 1.0, 1.0, 800)] == (3.35, 0.1)
+    base = {"schedule": "first_layer", "target": "z2sat", "activation": "softplus",
+            "loss": "square", "m": 2, "init_scale": 1.0, "a_init": 1.0}
+    nn = {200: 3.3, 400: 3.35, 800: 3.35, 1600: 3.37}
+    plats = [{**base, "d": d, "delta": delta, "escaped": 4, "seeds": 4,
+              "plateau_median": 50.0 / (delta - x) * d ** 0.5 if delta > x else 3000.0}
+             for d, x in nn.items() for delta in (3.0, 4.0, 5.0, 6.0)]
+    (f,) = fit_plateaus(plats, [], ref)
+    assert f["n"] == 9 and f["d"] == [400, 800, 1600] and f["left_out"] == 3  # delta 3 < NN
+    assert f["b"] == pytest.approx(-1.0, abs=1e-9) and f["c"] == pytest.approx(0.5, abs=1e-9)
+    assert "b (δ − δ_NN)" in plateau_fit_markdown([f], "δ_NN")

@@ -236,6 +236,7 @@ def _compare(args, sweeps) -> int:
 def _finite_size(args) -> int:
     from .finite_size import (
         fit_plateaus,
+        nn_reference,
         plateau_fit_markdown,
         plateau_rows,
         replay_early_stop,
@@ -271,18 +272,22 @@ def _finite_size(args) -> int:
         return 0
     rows = transition_rows(sweeps, pred_level=args.pred_level)
     plateaus = plateau_rows(sweeps)
-    points = [p for t in theories for p in theory_points(t)]
+    targets = {str(t) for s in sweeps for t in s["target"].values}
+    points = [p for t in theories for p in theory_points(t) if p.get("target", "") in
+              targets | {""}]  # a deltann table may hold other targets
+    fits = fit_plateaus(plateaus, rows)
+    fits_nn = fit_plateaus(plateaus, rows, nn_reference(points)) if points else []
     if args.out:
         ds = rows_dataset(rows)
         ds.attrs["plateaus_json"] = json.dumps(plateaus, default=float)
-        ds.attrs["plateau_fits_json"] = json.dumps(fit_plateaus(plateaus, rows), default=float)
+        ds.attrs["plateau_fits_json"] = json.dumps(fits, default=float)
+        ds.attrs["plateau_fits_nn_json"] = json.dumps(fits_nn, default=float)
         ds.attrs["sources"] = json.dumps([str(f) for f in args.files])
         write_netcdf(ds, args.out)
         print(f"deltann finite-size: wrote {args.out}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"transitions": rows, "plateaus": plateaus,
-                          "plateau_fits": fit_plateaus(plateaus, rows), "theory": points},
-                         default=float))
+        print(json.dumps({"transitions": rows, "plateaus": plateaus, "plateau_fits": fits,
+                          "plateau_fits_nn": fits_nn, "theory": points}, default=float))
         return 0
     print(rows_markdown(rows))
     if points:
@@ -296,9 +301,12 @@ def _finite_size(args) -> int:
                   f"{r['escaped']}/{r['seeds']} | {r['tau_median']:.0f} | {r['fit_median']:.0f} "
                   f"| {r['plateau_median']:.0f} | {pt:.0f} | "
                   f"{r['test_plateau']:.3f} → {r['test_final']:.3f} |")
-        print("\nplateau fit: ln(τ − t_fit) = a + b ln(δ − δ_GD(d)) + c ln d, over the cells "
-              "where every seed escaped and δ − δ_GD(d) > its error\n")
-        print(plateau_fit_markdown(fit_plateaus(plateaus, rows)))
+        for ref, fs in (("δ_GD", fits), ("δ_NN", fits_nn)):
+            if ref == "δ_NN" and not points:
+                continue
+            print(f"\nplateau fit: ln(τ − t_fit) = a + b ln(δ − {ref}(d)) + c ln d, over the "
+                  f"cells where every seed escaped and δ − {ref}(d) > its error\n")
+            print(plateau_fit_markdown(fs, ref) if fs else f"(no cell has {ref}(d))")
     return 0
 
 
@@ -375,8 +383,9 @@ def main(argv=None) -> int:
                    help="predicted hard overlap that counts as an escape (sensitivity; other "
                    "than 1/2 it is read off the recorded pred_overlap)")
     p.add_argument("--theory", nargs="+", default=[], metavar="THEORY_NC",
-                   help="theory.nc files: also print delta_NN(d) and its d -> inf limit per "
-                        "initialisation")
+                   help="theory.nc files or deltann table files (e.g. results_study_limit.nc): "
+                        "also print delta_NN(d) and its d -> inf limit per initialisation, and "
+                        "with --plateaus the plateau fit against delta - delta_NN(d)")
     p.add_argument("--replay-stop", type=_finite("--replay-stop", 0.0, strict=True),
                    metavar="RTOL", help="instead: replay early stopping ('escaped', overlap >= "
                    "0.9) at this train.stop_rtol on the recorded runs and say what it changes")

@@ -42,7 +42,7 @@ from .theory.limit import fit_limit, wls
 __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted_transitions",
            "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
-           "replay_early_stop", "compare_sweeps", "compare_text", "fit_plateaus",
+           "replay_early_stop", "compare_sweeps", "compare_text", "fit_plateaus", "nn_reference",
            "plateau_fit_markdown"]
 
 
@@ -423,44 +423,68 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
     return out
 
 
-def fit_plateaus(plateaus: list[dict], rows: list[dict]) -> list[dict]:
-    """Plateau length against the distance to GD's transition and d, per (schedule, m, init):
+def nn_reference(points: list[dict]) -> dict[tuple, tuple[float, float]]:
+    """(schedule, m, init_scale, a_init, d) -> (delta_NN(d), err) from ``theory_points`` (finite
+    d, finite value; the first of several points for the same key), for ``fit_plateaus``."""
+    out: dict[tuple, tuple[float, float]] = {}
+    for p in points:
+        if np.isfinite(p["d"]) and np.isfinite(p["delta"]):
+            out.setdefault((p["schedule"], p["m"], p["init_scale"], p["a_init"], int(p["d"])),
+                           (p["delta"], p["err"]))
+    return out
+
+
+def fit_plateaus(plateaus: list[dict], rows: list[dict],
+                 ref: dict[tuple, tuple[float, float]] | None = None) -> list[dict]:
+    """Plateau length against the distance to a transition and d, per (schedule, m, init):
     least squares of
 
-        ln(tau - t_fit) = a + b ln(delta - delta_GD(d)) + c ln d
+        ln(tau - t_fit) = a + b ln(delta - delta_ref(d)) + c ln d
 
-    over the cells of ``plateau_rows`` where every seed escaped and delta - delta_GD(d) exceeds
-    delta_GD's error (``transition_rows``; cells inside the transition's error are left out).
+    over the cells of ``plateau_rows`` where every seed escaped and delta - delta_ref(d) exceeds
+    delta_ref's error (cells inside the error, or below delta_ref, are left out and counted).
+    delta_ref: GD's transition delta_GD(d) (``transition_rows``; ``ref`` None) or the theory's
+    delta_NN(d) (``ref`` from ``nn_reference``; cells at a d without delta_NN are left out).
     The linear escape picture (a growth rate ~ (delta - delta_c), a distance ~ ln sqrt(d) to
     cover) gives b = -1 and c ~ 0 (ln ln d). Returns per group: n, the d used, b, c and their
-    standard errors, and the residual scatter as a factor exp(s) (NaN below 4 points or 2 d)."""
+    standard errors, the residual scatter as a factor exp(s) (NaN below 4 points or 2 d), and
+    ``left_out``: escaped cells at or below delta_ref + err."""
     def key(r):
         return tuple(r.get(k, INIT_DEFAULTS.get(k)) for k in (
             "schedule", "target", "activation", "loss", "m", "init_scale", "a_init", "d"))
 
-    ref = {key(r): r for r in rows}
+    if ref is None:
+        ref = {(k[0], *k[4:]): (r["delta_gd"], r["delta_gd_err"])
+               for k, r in ((key(r), r) for r in rows)}
     groups: dict[tuple, list[tuple[float, float, float]]] = {}
+    left: dict[tuple, int] = {}
     for p in plateaus:
-        init = key(p)[5:7]
-        r = ref.get(key(p))
-        if r is None or not np.isfinite(r["delta_gd"]) or p["escaped"] < p["seeds"]:
+        k = key(p)
+        init = k[5:7]
+        g = (p["schedule"], p["m"], *init)
+        r = ref.get((k[0], *k[4:]))
+        if r is None or not np.isfinite(r[0]) or p["escaped"] < p["seeds"]:
             continue
-        x = float(p["delta"]) - r["delta_gd"]
-        err = r["delta_gd_err"] if np.isfinite(r["delta_gd_err"]) else 0.0
+        x = float(p["delta"]) - r[0]
+        err = r[1] if np.isfinite(r[1]) else 0.0
         if x > err and np.isfinite(p["plateau_median"]) and p["plateau_median"] > 0:
-            groups.setdefault((p["schedule"], p["m"], *init), []).append(
+            groups.setdefault(g, []).append(
                 (np.log(x), np.log(float(p["d"])), np.log(p["plateau_median"])))
+        elif x <= err:
+            left[g] = left.get(g, 0) + 1
     out = []
-    for (sch, m, isc, ain), pts in sorted(groups.items()):
-        a = np.array(pts)
-        row = {"schedule": sch, "m": m, "init_scale": isc, "a_init": ain, "n": len(pts),
+    for g in sorted(set(groups) | set(left)):
+        sch, m, isc, ain = g
+        a = np.array(groups.get(g, []), dtype=float).reshape(-1, 3)
+        row = {"schedule": sch, "m": m, "init_scale": isc, "a_init": ain, "n": len(a),
                "d": sorted({int(round(np.exp(v))) for v in a[:, 1]}), "b": np.nan,
-               "b_err": np.nan, "c": np.nan, "c_err": np.nan, "scatter": np.nan}
-        if len(pts) >= 4 and len(row["d"]) >= 2:
-            A = np.column_stack([np.ones(len(pts)), a[:, 0], a[:, 1]])
+               "b_err": np.nan, "c": np.nan, "c_err": np.nan, "scatter": np.nan,
+               "left_out": left.get(g, 0)}
+        if len(a) >= 4 and len(row["d"]) >= 2:
+            A = np.column_stack([np.ones(len(a)), a[:, 0], a[:, 1]])
             coef, *_ = np.linalg.lstsq(A, a[:, 2], rcond=None)
             res = a[:, 2] - A @ coef
-            s2 = float(res @ res) / max(len(pts) - 3, 1)
+            s2 = float(res @ res) / max(len(a) - 3, 1)
             cov = s2 * np.linalg.inv(A.T @ A)
             row.update(b=float(coef[1]), b_err=float(np.sqrt(cov[1, 1])), c=float(coef[2]),
                        c_err=float(np.sqrt(cov[2, 2])), scatter=float(np.exp(np.sqrt(s2))))
@@ -468,14 +492,15 @@ def fit_plateaus(plateaus: list[dict], rows: list[dict]) -> list[dict]:
     return out
 
 
-def plateau_fit_markdown(fits: list[dict]) -> str:
-    lines = ["| schedule | m | init_scale | a_init | cells | d | b (δ − δ_GD) | c (d) | "
-             "scatter (×) |", "|" + "---|" * 9]
+def plateau_fit_markdown(fits: list[dict], ref: str = "δ_GD") -> str:
+    lines = [f"| schedule | m | init_scale | a_init | cells | d | b (δ − {ref}) | c (d) | "
+             f"scatter (×) | escaped cells ≤ {ref} |", "|" + "---|" * 10]
     for f in fits:
         lines.append(f"| {f['schedule']} | {f['m']} | {f['init_scale']:g} | {f['a_init']:g} | "
-                     f"{f['n']} | {', '.join(map(str, f['d']))} | {_pm(f['b'], f['b_err'])} | "
-                     f"{_pm(f['c'], f['c_err'])} | "
-                     + (f"{f['scatter']:.2f} |" if np.isfinite(f["scatter"]) else "– |"))
+                     f"{f['n']} | {', '.join(map(str, f['d'])) or '–'} | "
+                     f"{_pm(f['b'], f['b_err'])} | {_pm(f['c'], f['c_err'])} | "
+                     + (f"{f['scatter']:.2f} |" if np.isfinite(f["scatter"]) else "– |")
+                     + f" {f.get('left_out', 0)} |")
     return "\n".join(lines)
 
 
@@ -483,7 +508,12 @@ def theory_points(th, m=None) -> list[dict]:
     """delta_NN(d) of a theory.nc per (m, init_scale, a_init, d), and the limit (d = inf) per
     (m, init_scale, a_init) where two or more d have a value: dicts with schedule, m, the
     initialisation, d (np.inf for the limit), delta, err, the estimator's status (value, none,
-    unconverged, ...; "fit" for the limit) and the upper end of its scan (max_delta)."""
+    unconverged, ...; "fit" for the limit) and the upper end of its scan (max_delta).
+    A ``deltann table`` file (dims schedule, target, ...; e.g. the threshold study's
+    results_study_limit.nc) gives the same per schedule, at the default initialisation, with
+    its own delta_NN(inf) fit; its points also carry target, activation and loss."""
+    if "schedule" in th.dims:
+        return _table_points(th, m)
     cfg = json.loads(th.attrs["config"])
     sch = cfg["train"]["schedule"]
     hi = float(cfg.get("theory", {}).get("delta_range", [np.nan, np.nan])[-1])
@@ -507,6 +537,25 @@ def theory_points(th, m=None) -> list[dict]:
                     f = fit_limit(list(d), list(y), list(e))
                     out.append({**base, "d": np.inf, "delta": float(f.a), "err": float(f.a_err),
                                 "status": "fit"})
+    return out
+
+
+def _table_points(tab, m=None) -> list[dict]:
+    out = []
+    hi = float(np.nanmax(tab["max_delta"].values)) if "max_delta" in tab else np.nan
+    for sel, c in cells(tab["delta_nn"], ("schedule", "target", "activation", "loss", "m")):
+        if m is not None and int(sel["m"]) != int(m):
+            continue
+        x = tab.sel(sel)
+        st = x["delta_nn_status"].values if "delta_nn_status" in x else \
+            np.where(np.isfinite(c.values), "value", "none")
+        base = {**sel, "m": int(sel["m"]), "init_scale": 1.0, "a_init": 1.0, "max_delta": hi}
+        out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee), "status": str(ss)}
+                for dd, yy, ee, ss in zip(x["d"].values, c.values, x["delta_nn_err"].values, st,
+                                          strict=True)]
+        if "delta_nn_inf" in x and np.isfinite(float(x["delta_nn_inf"])):
+            out.append({**base, "d": np.inf, "delta": float(x["delta_nn_inf"]),
+                        "err": float(x["delta_nn_inf_err"]), "status": "fit"})
     return out
 
 
