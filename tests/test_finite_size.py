@@ -345,3 +345,32 @@ def test_plateau_fit_against_delta_nn_from_a_limit_table():
     assert f["n"] == 9 and f["d"] == [400, 800, 1600] and f["left_out"] == 3  # delta 3 < NN
     assert f["b"] == pytest.approx(-1.0, abs=1e-9) and f["c"] == pytest.approx(0.5, abs=1e-9)
     assert "b (δ − δ_NN)" in plateau_fit_markdown([f], "δ_NN")
+
+
+def test_replay_of_the_stuck_rule_counts_runs_it_would_call_wrongly(tmp_path, capsys):
+    """Stuck runs (overlap flat at 0.1) stop at the first record >= stuck_after; a run that sits
+    at 0.1 until step 1000 and then escapes is called wrongly by a stuck stop from step 600 (the
+    other escapes, at steps <= 300, are over by then) but not from step 1500; the CLI prints
+    the counts and refuses --replay-stuck without --replay-stop."""
+    from deltann.cli import main
+    from deltann.finite_size import replay_early_stop
+
+    ds = _sweep(200, [3.0, 3.5, 9.0], steps=4000)  # seed 2 never escapes on this grid
+    q = ds["hard_overlap"].values.copy()
+    t = ds["step"].values
+    q[..., 0, 1, :] = np.where(t >= 1000, 0.9, 0.1)  # delta = 2, seed 1: a late escape
+    ds["hard_overlap"] = (ds["hard_overlap"].dims, q)
+    stuck_runs = int((q[..., -1] < 0.5).sum())
+    early = replay_early_stop([ds], 0.01, stuck_after=600)
+    assert early["would_stop_stuck"] == stuck_runs + 1 and early["stuck_escaped_later"] == 1
+    assert early["stuck_max_rise"] == pytest.approx(0.8)
+    late = replay_early_stop([ds], 0.01, stuck_after=1500)
+    assert late["would_stop_stuck"] == stuck_runs and late["stuck_escaped_later"] == 0
+    assert replay_early_stop([ds], 0.01)["would_stop_stuck"] == 0  # stuck rule off
+    f = tmp_path / "s.nc"
+    ds.to_netcdf(f)
+    assert main(["finite-size", str(f), "--replay-stop", "0.01", "--replay-stuck", "600"]) == 0
+    assert f"{stuck_runs + 1} runs would stop as stuck; 1 of them ended at or above 1/2" in \
+        capsys.readouterr().out
+    assert main(["finite-size", str(f), "--replay-stuck", "600"]) == 2
+    assert "--replay-stuck needs --replay-stop" in capsys.readouterr().err

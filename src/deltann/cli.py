@@ -258,8 +258,13 @@ def _finite_size(args) -> int:
         return 2
     if args.compare:
         return _compare(args, sweeps)
+    if args.replay_stuck is not None and args.replay_stop is None:
+        print("deltann finite-size: --replay-stuck needs --replay-stop RTOL (the 'escaped' rule "
+              "runs alongside)", file=sys.stderr)
+        return 2
     if args.replay_stop is not None:
-        rep = replay_early_stop(sweeps, args.replay_stop)
+        rep = replay_early_stop(sweeps, args.replay_stop, stuck_after=args.replay_stuck or 0,
+                                stuck_qtol=args.stuck_qtol)
         if args.json:
             print(json.dumps(rep, default=float))
         else:
@@ -267,8 +272,13 @@ def _finite_size(args) -> int:
                   f"{rep['stop_overlap']:g}: {rep['would_stop']} of {rep['runs']} runs would stop;"
                   f" {rep['fell_below_stop_overlap']} of them fell below {rep['stop_overlap']:g}"
                   f" later ({rep['fell_below_half']} below 1/2); largest change of the final "
-                  f"overlap {rep['max_final_change']:.3f}; {100 * rep['steps_saved']:.0f} % of "
-                  "their steps saved")
+                  f"overlap {rep['max_final_change']:.3f}")
+            if rep["stuck_after"]:
+                print(f"stuck rule from step {rep['stuck_after']} at stuck_qtol "
+                      f"{rep['stuck_qtol']:g}: {rep['would_stop_stuck']} runs would stop as stuck;"
+                      f" {rep['stuck_escaped_later']} of them ended at or above 1/2; largest "
+                      f"later rise of the overlap {rep['stuck_max_rise']:.3f}")
+            print(f"{100 * rep['steps_saved']:.0f} % of the stopped runs' steps saved")
         return 0
     rows = transition_rows(sweeps, pred_level=args.pred_level)
     plateaus = plateau_rows(sweeps)
@@ -389,6 +399,12 @@ def main(argv=None) -> int:
     p.add_argument("--replay-stop", type=_finite("--replay-stop", 0.0, strict=True),
                    metavar="RTOL", help="instead: replay early stopping ('escaped', overlap >= "
                    "0.9) at this train.stop_rtol on the recorded runs and say what it changes")
+    p.add_argument("--replay-stuck", type=_positive_int("--replay-stuck"), metavar="AFTER",
+                   help="with --replay-stop: also replay the 'stuck' rule from this step on "
+                   "(train.stuck_after)")
+    p.add_argument("--stuck-qtol", type=_finite("--stuck-qtol", 0.0, strict=True), default=0.01,
+                   help="the 'stuck' rule's largest rise of the overlap over the last doubling "
+                   "(train.stuck_qtol; default 0.01)")
     p.add_argument("--compare", nargs="+", metavar="SWEEP_NC",
                    help="instead: compare each SWEEP_NC run by run with the positional file at "
                    "the same place (the same runs trained another way, e.g. train.dtype "

@@ -74,19 +74,23 @@ def late_rise(ds: xr.Dataset) -> xr.DataArray:
 
 
 def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
-                      stop_overlap: float = 0.9) -> dict:
-    """Replay the 'escaped' early-stopping rule (``train.early_stop_reason``) at ``stop_rtol``
-    on recorded runs: where each would have stopped, and what that would have changed.
+                      stop_overlap: float = 0.9, stuck_after: int = 0,
+                      stuck_qtol: float = 0.01) -> dict:
+    """Replay the early-stopping rules (``train.early_stop_reason``) at ``stop_rtol`` (and, if
+    ``stuck_after`` > 0, the 'stuck' rule at ``stuck_qtol``) on recorded runs: where each would
+    have stopped, and what that would have changed.
 
-    Over the runs that would stop at a record t_s (before their last finite record T): how many
-    later fell below ``stop_overlap`` or below 1/2, the largest |q(T) - q(t_s)|, and the fraction
-    of their steps t_s would have saved, 1 - sum t_s / sum T. Runs already stopped early count
-    at their own stop T (the replayed rule, looser, fires no later)."""
+    Runs stopped as escaped at a record t_s (before their last finite record T): how many later
+    fell below ``stop_overlap`` or below 1/2, the largest |q(T) - q(t_s)|. Runs stopped as stuck:
+    how many ended at or above 1/2 after all (a stuck stop would have called them wrongly) and
+    the largest q(T) - q(t_s). Over all stops, the fraction of their steps saved,
+    1 - sum t_s / sum T. Runs already stopped early count at their own stop T."""
     from .train import TrainConfig, early_stop_reason
 
-    cfg = TrainConfig(early_stop=True, stop_rtol=stop_rtol, stop_overlap=stop_overlap)
-    n = stopped = below_level = below_half = 0
-    max_change, ran, kept = 0.0, 0.0, 0.0
+    cfg = TrainConfig(early_stop=True, stop_rtol=stop_rtol, stop_overlap=stop_overlap,
+                      stuck_after=stuck_after, stuck_qtol=stuck_qtol)
+    n = stopped = below_level = below_half = stuck = stuck_wrong = 0
+    max_change, stuck_rise, ran, kept = 0.0, 0.0, 0.0, 0.0
     for ds in sweeps:
         steps = ds["step"].values
         q = ds["hard_overlap"].transpose(..., "step").values.reshape(-1, steps.size)
@@ -97,20 +101,27 @@ def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
                 continue
             n += 1
             last = ok[-1]
-            rec = next((k for k in range(1, last) if early_stop_reason(
-                cfg, steps, ri, qi, k) == "escaped"), None)
+            rec, why = next(((k, w) for k in range(1, last) if (w := early_stop_reason(
+                cfg, steps, ri, qi, k)) is not None), (None, None))
             if rec is None:
+                continue
+            ran += float(steps[last])
+            kept += float(steps[rec])
+            if why == "stuck":
+                stuck += 1
+                stuck_wrong += bool(qi[last] >= ESCAPE_LEVEL)
+                stuck_rise = max(stuck_rise, float(qi[last] - qi[rec]))
                 continue
             stopped += 1
             after = qi[rec:last + 1]
             below_level += bool(np.nanmin(after) < stop_overlap)
             below_half += bool(np.nanmin(after) < ESCAPE_LEVEL)
             max_change = max(max_change, abs(float(qi[last] - qi[rec])))
-            ran += float(steps[last])
-            kept += float(steps[rec])
     return {"runs": n, "stop_rtol": stop_rtol, "stop_overlap": stop_overlap,
             "would_stop": stopped, "fell_below_stop_overlap": below_level,
             "fell_below_half": below_half, "max_final_change": max_change,
+            "stuck_after": stuck_after, "stuck_qtol": stuck_qtol, "would_stop_stuck": stuck,
+            "stuck_escaped_later": stuck_wrong, "stuck_max_rise": stuck_rise,
             "steps_saved": 1.0 - kept / ran if ran else float("nan")}
 
 
