@@ -83,3 +83,35 @@ def test_predictor_decides_and_times_gd_escapes_at_d200():
     assert agree >= 7
     ratio = np.median(pred_tau) / np.median(gd_tau)
     assert 1 / 1.5 <= ratio <= 1.5, (pred_tau, gd_tau)
+
+
+def test_gd_early_stopping_does_not_cut_the_projected_run():
+    """The projected run's hard overlap is 0: GD's 'stuck' rule (train.stuck_after) would end it
+    at once. The predictor ignores train.early_stop: the same prediction with or without it."""
+    p = Point("z2sat", "softplus", "square", 2, 100, 4.0, 0)
+    data = make_data(20260, EXP, p)
+    base = TrainConfig(steps=600, lr=0.1, schedule="first_layer", n_records=25)
+    stop = TrainConfig(steps=600, lr=0.1, schedule="first_layer", n_records=25,
+                       early_stop=True, stuck_after=50)
+    a, b = (predict_escape(data, ACT, LOSS, 2, c, np.random.default_rng(init_seed(20260, p)))
+            for c in (base, stop))
+    assert b.stop_step == a.stop_step and np.array_equal(a.q_pred, b.q_pred, equal_nan=True)
+    assert np.isfinite(b.q_pred[-1]) or b.stop_step < 600
+
+
+def test_escape_run_predicts_in_float64_when_gd_trains_in_float32():
+    """train.dtype float32 with predictor.enabled: the prediction is made in float64 (it is the
+    same as for a float64 experiment), not refused at run time."""
+    from deltann.config import validate_config
+    from deltann.escape import escape_run
+
+    out = []
+    for dtype in ("float32", "float64"):
+        cfg = validate_config({"experiments": {"e": {
+            "target": ["z2sat"], "width": [2], "d": [40], "delta": [4], "seeds": 1,
+            "n_test": 200, "predictor": {"enabled": True},
+            "train": {"steps": 100, "lr": 0.1, "dtype": dtype}}}})
+        sl = {"experiment": "e", "base_seed": cfg["base_seed"], **cfg["experiments"]["e"]}
+        out.append(escape_run(sl, Point("z2sat", "softplus", "square", 2, 40, 4.0, 0)))
+    assert np.array_equal(out[0]["pred_overlap"].values, out[1]["pred_overlap"].values,
+                          equal_nan=True)

@@ -144,7 +144,9 @@ def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: Trai
     hard: (d, r) orthonormal hard directions (default: all of ``data.theta``). The run stops
     once q_pred >= stop_level (the escape is then known; records after it are NaN). float64.
     hvp_backend: "numpy" (``model.hvp``) or "jax" (``jax_backend.JaxHVP``, equal to rounding);
-    the projected GD run is numpy either way (``cfg.backend`` is not used).
+    the projected GD run is numpy either way (``cfg.backend`` is not used). GD's early-stopping
+    rules (``cfg.early_stop``) are not used either: the projected run's hard overlap is 0 by
+    construction (the 'stuck' rule would end it); it ends at the budget or at stop_level.
     """
     if np.dtype(cfg.dtype) != np.float64:
         raise ValueError("predict_escape: float64 only (the HVP recursion is what is measured)")
@@ -155,7 +157,7 @@ def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: Trai
     q0 = float(np.max(np.linalg.norm(p0.W @ U, axis=1) / norms0))
     grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
     lin = _Linearised(data, act, loss, cfg, m, U, dW0, grid, level, stop_level, hvp_backend)
-    res = train(data, act, loss, m, replace(cfg, backend="numpy"),  # the hook needs numpy
+    res = train(data, act, loss, m, replace(cfg, backend="numpy", early_stop=False),  # numpy hook
                 rng, progress_seconds=progress_seconds, frozen=U, init=p0, hook=lin)
     if res.diverged:
         log.warning("projected run diverged at step %d: no prediction", res.diverged_step)
@@ -170,7 +172,7 @@ def escape_run(config_slice: Mapping, p: Point) -> xr.Dataset:
     """The prediction for run ``p`` of an experiment (same data and init seeds as its GD run),
     as a labelled Dataset on the run's record grid (``step``)."""
     exp, name, base = config_slice, config_slice["experiment"], int(config_slice["base_seed"])
-    cfg = train_config(exp, p)
+    cfg = replace(train_config(exp, p), dtype="float64")  # float64 whatever GD trained in
     target = get_target(p.target)
     data = make_data(base, exp, p)
     ss_init = init_seed(base, p)
