@@ -175,3 +175,24 @@ def test_run_file_and_sweep_record_the_stop(tmp_path):
     assert int(sw["stop_reason"].squeeze()) == 1 and np.isnan(sw["hard_overlap"][..., -1]).all()
     (row,) = gd_transitions(sw)
     assert row["mean_overlap"][0] >= 0.9
+
+
+def test_sweep_records_the_float_width_each_run_trained_in():
+    """A sweep whose runs were made at different train.dtype (the config changed between them)
+    says so per run (train_float_bits: 64, 32), from each run file's own config."""
+    from deltann.config import validate_config
+    from deltann.pipeline import aggregate, train_run
+    from deltann.sweep import expand
+
+    def exp(dtype):
+        cfg = validate_config({"experiments": {"e": {
+            "target": ["z2sat"], "width": [2], "d": [30], "delta": [2, 4], "seeds": 1,
+            "n_test": 100, "train": {"steps": 20, "lr": 0.1, "dtype": dtype}}}})
+        return {"experiment": "e", "base_seed": cfg["base_seed"], **cfg["experiments"]["e"]}
+
+    s64, s32 = exp("float64"), exp("float32")
+    pts = expand(s64)
+    runs = {pts[0]: train_run(s64, pts[0]), pts[1]: train_run(s32, pts[1])}
+    bits = aggregate(s32, runs)["train_float_bits"].squeeze()
+    assert bits.sel(delta=pts[0].delta) == 64 and bits.sel(delta=pts[1].delta) == 32
+    assert "float32" in aggregate(s32, runs)["train_float_bits"].attrs["long_name"]

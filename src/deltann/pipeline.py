@@ -7,6 +7,7 @@ The config slice of a run is ``{"experiment": name, "base_seed": s, **experiment
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,6 +72,8 @@ VAR_ATTRS = {
     "train_seconds": ("wall time of the GD loop (of the shared loop, in a batched pass)", "s"),
     "stop_step": ("step at which early stopping ended the run (-1: it did not)", "1"),
     "stop_reason": ("why the run ended: 0 budget, 1 escaped, 2 stuck, 3 diverged", "1"),
+    "train_float_bits": ("floating-point width GD trained in: 64 float64, 32 float32 (the "
+                         "run's own train.dtype; -1 unknown)", "1"),
     "eigval": ("Hessian eigenvalues, ascending (NaN where not computed)", "1"),
     "vec_eigval": ("eigenvalues of the lowest eigenvectors", "1"),
     "vec_overlap": ("squared overlap <v_j, theta_a>^2 of eigenvector block j with theta_a", "1"),
@@ -361,6 +364,18 @@ def _stack(runs: Iterable[tuple[Point, xr.Dataset]], axes: dict) -> xr.Dataset:
     return xr.Dataset(out, coords=c)
 
 
+def _float_bits(train_sets: Mapping[Point, xr.Dataset], axes: dict) -> np.ndarray:
+    """Per run, the float width its own config trained GD in (64 or 32; -1 if the run file
+    has no config): a sweep may hold runs of one experiment made at different train.dtype."""
+    bits = np.full([len(v) for v in axes.values()], -1, dtype=np.int64)
+    for p, ds in train_sets.items():
+        cfg = json.loads(ds.attrs["config"]) if "config" in ds.attrs else None
+        if cfg is not None:
+            bits[tuple(axes[a].index(getattr(p, a)) for a in axes)] = \
+                32 if cfg.get("train", {}).get("dtype") == "float32" else 64
+    return bits
+
+
 def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
               hessian_sets: Mapping[Point, xr.Dataset] | None = None,
               escape_sets: Mapping[Point, xr.Dataset] | None = None) -> xr.Dataset:
@@ -373,6 +388,7 @@ def aggregate(config_slice: Mapping, train_sets: Mapping[Point, xr.Dataset],
         raise ValueError(f"aggregate {config_slice['experiment']}: runs missing for "
                          f"{sorted(expected - got)[:5]} (and extra {sorted(got - expected)[:5]})")
     ds = _stack(train_sets.items(), axes)
+    ds["train_float_bits"] = (tuple(axes), _float_bits(train_sets, axes))
     for extra in (hessian_sets, escape_sets):
         if extra:
             ds = xr.merge([ds, _stack(extra.items(), axes)], compat="override", join="outer")
