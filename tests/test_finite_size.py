@@ -374,3 +374,15 @@ def test_replay_of_the_stuck_rule_counts_runs_it_would_call_wrongly(tmp_path, ca
         capsys.readouterr().out
     assert main(["finite-size", str(f), "--replay-stuck", "600"]) == 2
     assert "--replay-stuck needs --replay-stop" in capsys.readouterr().err
+
+
+def test_figure_title_gives_the_seed_range_and_every_budget():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deltann.figures.finite_size import draw
+
+    fig = draw({"check_0": _sweep(200, [3.0, 3.0, 3.5, 3.5], steps=1000),
+                "check_1": _sweep(400, [3.0, 3.5, 4.0], steps=2000)}, {})
+    title = fig.axes[0].get_title()
+    assert "3–4 seeds" in title and "1000 (d=200), 2000 (d=400)" in title

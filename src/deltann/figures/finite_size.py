@@ -142,13 +142,16 @@ def draw(data, cfg):
                                      f"{', '.join(str(int(v)) for v in td[okt])})")
         seeds = sorted({r["seeds"] for r in rows if r["schedule"] == sch})
         by_d = sorted({r["d"]: r["steps"] for r in rows if r["schedule"] == sch}.items())
+        parts = [f"{v} (d={d})" for d, v in by_d]
         steps = (f"{by_d[0][1]}" if len({v for _, v in by_d}) == 1 else
-                 ", ".join(f"{v} (d={d})" for d, v in by_d))
+                 ",\n".join(", ".join(parts[i:i + 3]) for i in range(0, len(parts), 3)))
+        nseeds = (plural(seeds[-1], "seed") if len(seeds) == 1 else
+                  f"{seeds[0]}–{seeds[-1]} seeds")
         ax.set_xscale("log")
         ax.set_xticks(dall, [str(v) for v in dall])
         ax.minorticks_off()
         ax.set_xlabel("d")
-        ax.set_title(f"schedule {sch}: {plural(seeds[-1], 'seed')}\nsteps {steps}", fontsize=9)
+        ax.set_title(f"schedule {sch}: {nseeds}\nsteps {steps}", fontsize=9)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
     axes[0][0].set_ylabel("transition δ (seed-mean final hard overlap = 1/2)")
     fig.suptitle("Where GD learns the hard direction, against d")
