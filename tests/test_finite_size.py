@@ -334,7 +334,7 @@ def test_plateau_fit_against_delta_nn_from_a_limit_table():
         (2, 400), (2, 800), (2, 1600), (2, np.inf)}
     assert all(p["target"] == "z2sat" and p["schedule"] == "first_layer" for p in pts)
     ref = nn_reference(pts)
-    assert ref[("first_layer", 2, 1.0, 1.0, 800)] == (3.35, 0.1)
+    assert ref[("first_layer", "z2sat", "softplus", "square", 2, 1.0, 1.0, 800)] == (3.35, 0.1)
     base = {"schedule": "first_layer", "target": "z2sat", "activation": "softplus",
             "loss": "square", "m": 2, "init_scale": 1.0, "a_init": 1.0}
     nn = {200: 3.3, 400: 3.35, 800: 3.35, 1600: 3.37}

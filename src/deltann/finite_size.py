@@ -131,9 +131,9 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) ->
     overlap), the largest |q_a - q_b| of the final overlaps, the escape-step ratio tau_b / tau_a
     over the runs both escaped (median, range), and per cell delta_GD of each with its error.
     Diverged runs (in either) are left out."""
-    keep = [v for v in ("hard_overlap", "diverged") if v not in a or v not in b]
-    if keep:
-        raise ValueError(f"both sweeps need {', '.join(keep)}")
+    missing = [v for v in ("hard_overlap", "diverged") if v not in a or v not in b]
+    if missing:
+        raise ValueError(f"both sweeps need {', '.join(missing)}")
     a2, b2 = xr.align(a[["hard_overlap", "diverged"]], b[["hard_overlap", "diverged"]],
                       join="inner", exclude=["step"])
     if a2["hard_overlap"].size == 0:
@@ -163,7 +163,6 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) ->
             else [float("nan")] * 2, "cells": cells_}
 
 
-
 def compare_text(rep: dict) -> str:
     """``compare_sweeps``'s report as text: one summary line, then delta_GD per cell."""
     lo, hi = rep["escape_ratio_range"]
@@ -176,6 +175,7 @@ def compare_text(rep: dict) -> str:
         a, b = _pm(c["delta_gd_a"], c["delta_gd_a_err"]), _pm(c["delta_gd_b"], c["delta_gd_b_err"])
         lines.append(f"  m = {c['m']}, d = {c['d']}: δ_GD {a} (a), {b} (b)")
     return "\n".join(lines)
+
 
 def _err(sem: float, bracket) -> float:
     grid = (bracket[1] - bracket[0]) / np.sqrt(12) if bracket else 0.0
@@ -434,14 +434,21 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
     return out
 
 
+_PLATEAU_KEY = ("schedule", "target", "activation", "loss", "m", "init_scale", "a_init", "d")
+
+
+def _plateau_key(r: dict) -> tuple:
+    return tuple(r.get(k, INIT_DEFAULTS.get(k)) for k in _PLATEAU_KEY)
+
+
 def nn_reference(points: list[dict]) -> dict[tuple, tuple[float, float]]:
-    """(schedule, m, init_scale, a_init, d) -> (delta_NN(d), err) from ``theory_points`` (finite
-    d, finite value; the first of several points for the same key), for ``fit_plateaus``."""
+    """(schedule, target, activation, loss, m, init_scale, a_init, d) -> (delta_NN(d), err) from
+    ``theory_points`` (finite d, finite value; the first of several points for the same key),
+    for ``fit_plateaus``."""
     out: dict[tuple, tuple[float, float]] = {}
     for p in points:
         if np.isfinite(p["d"]) and np.isfinite(p["delta"]):
-            out.setdefault((p["schedule"], p["m"], p["init_scale"], p["a_init"], int(p["d"])),
-                           (p["delta"], p["err"]))
+            out.setdefault(_plateau_key({**p, "d": int(p["d"])}), (p["delta"], p["err"]))
     return out
 
 
@@ -460,20 +467,14 @@ def fit_plateaus(plateaus: list[dict], rows: list[dict],
     cover) gives b = -1 and c ~ 0 (ln ln d). Returns per group: n, the d used, b, c and their
     standard errors, the residual scatter as a factor exp(s) (NaN below 4 points or 2 d), and
     ``left_out``: escaped cells at or below delta_ref + err."""
-    def key(r):
-        return tuple(r.get(k, INIT_DEFAULTS.get(k)) for k in (
-            "schedule", "target", "activation", "loss", "m", "init_scale", "a_init", "d"))
-
     if ref is None:
-        ref = {(k[0], *k[4:]): (r["delta_gd"], r["delta_gd_err"])
-               for k, r in ((key(r), r) for r in rows)}
+        ref = {_plateau_key(r): (r["delta_gd"], r["delta_gd_err"]) for r in rows}
     groups: dict[tuple, list[tuple[float, float, float]]] = {}
     left: dict[tuple, int] = {}
     for p in plateaus:
-        k = key(p)
-        init = k[5:7]
-        g = (p["schedule"], p["m"], *init)
-        r = ref.get((k[0], *k[4:]))
+        k = _plateau_key(p)
+        g = (p["schedule"], p["m"], *k[5:7])
+        r = ref.get(k)
         if r is None or not np.isfinite(r[0]) or p["escaped"] < p["seeds"]:
             continue
         x = float(p["delta"]) - r[0]
@@ -522,13 +523,14 @@ def theory_points(th, m=None) -> list[dict]:
     unconverged, ...; "fit" for the limit) and the upper end of its scan (max_delta).
     A ``deltann table`` file (dims schedule, target, ...; e.g. the threshold study's
     results_study_limit.nc) gives the same per schedule, at the default initialisation, with
-    its own delta_NN(inf) fit; its points also carry target, activation and loss."""
+    its own delta_NN(inf) fit. Points carry target, activation and loss where the file has them."""
     if "schedule" in th.dims:
         return _table_points(th, m)
     cfg = json.loads(th.attrs["config"])
     sch = cfg["train"]["schedule"]
     hi = float(cfg.get("theory", {}).get("delta_range", [np.nan, np.nan])[-1])
     r = th.isel({k: 0 for k in ("target", "activation", "loss") if k in th.dims})
+    lab = {k: str(r[k].values) for k in ("target", "activation", "loss") if k in r.coords}
     out = []
     for mm in r["m"].values:
         if m is not None and int(mm) != int(m):
@@ -540,7 +542,7 @@ def theory_points(th, m=None) -> list[dict]:
                 d, y, e = c["d"].values, c["delta_nn"].values, c["delta_nn_err"].values
                 st = (c["delta_nn_status"].values if "delta_nn_status" in c else
                       np.where(np.isfinite(y), "value", "none"))
-                base = {"schedule": sch, "m": int(mm), "init_scale": float(isc),
+                base = {"schedule": sch, **lab, "m": int(mm), "init_scale": float(isc),
                         "a_init": float(ain), "max_delta": hi}
                 out += [{**base, "d": int(dd), "delta": float(yy), "err": float(ee),
                          "status": str(ss)} for dd, yy, ee, ss in zip(d, y, e, st, strict=True)]
