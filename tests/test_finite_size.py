@@ -10,17 +10,19 @@ from deltann.finite_size import (
     LogFit,
     fit_step,
     late_rise,
+    merge_sweeps,
     plateau_rows,
     rows_markdown,
     transition_rows,
 )
 
 
-def _sweep(d, thresholds, schedule="first_layer", steps=1000, pred_shift=None):
+def _sweep(d, thresholds, schedule="first_layer", steps=1000, pred_shift=None,
+           deltas=(2.0, 2.5, 3.0, 3.5, 4.0, 5.0)):
     """A sweep at one d whose seed s learns (final overlap 0.9, escape at step 100 (1 + delta
     - thr)) iff delta >= thresholds[s]; below it the overlap stays at 0.1. pred_shift: the
     predictor's per-seed thresholds are thresholds + pred_shift."""
-    deltas = np.array([2.0, 2.5, 3.0, 3.5, 4.0, 5.0])
+    deltas = np.array(deltas, float)
     t = np.unique(np.rint(np.geomspace(1, steps, 30))).astype(int)
     t = np.concatenate([[0], t])
     S = len(thresholds)
@@ -386,3 +388,47 @@ def test_figure_title_gives_the_seed_range_and_every_budget():
                 "check_1": _sweep(400, [3.0, 3.5, 4.0], steps=2000)}, {})
     title = fig.axes[0].get_title()
     assert "3–4 seeds" in title and "1000 (d=200), 2000 (d=400)" in title
+
+
+def test_a_predictor_run_on_a_few_runs_of_a_gd_sweep_merges_into_its_row():
+    """GD at 6 deltas x 4 seeds; the predictor (shifted +0.8) on seeds 0, 1 at 3.5, 4, 5 and a
+    new delta 6. One row; runs the second sweep lacks are missing, not 'never escaped'."""
+    thr = [2.9, 3.1, 3.2, 3.4]
+    full = _sweep(1600, thr)
+    sub = _sweep(1600, thr[:2], pred_shift=0.8, deltas=(3.5, 4.0, 5.0, 6.0))
+    assert len(merge_sweeps([full, sub])) == 1
+    assert len(merge_sweeps([full, _sweep(800, thr)])) == 2  # other cells: left alone
+    (r,), (r_full,) = transition_rows([full, sub]), transition_rows([full])
+    assert r["deltas"] == [2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
+    assert r["delta_gd"] == pytest.approx(r_full["delta_gd"])  # delta 6: all learned
+    # predicted escape at delta >= thr + 0.8 = 3.7, 3.9: fraction 0 at 3.5, 1 at 4
+    assert r["bracket"] == r_full["bracket"] and 3.5 < r["delta_pred"] < 4.0
+    assert np.isnan(r["pred_fraction"][:3]).all() and r["pred_fraction"][3:5] == [0.0, 1.0]
+    # both escape at 4, 5, 6; at 3.5 GD escapes, the predictor not: 6 of the 8 runs it has
+    assert r["decision_agree"] == [6, 8]
+    # delta 4: predicted steps 100 (1 + 4 - 2.9) = 210 and 190 (seeds 2, 3 not run)
+    assert r["pred_escape_median"][4] == pytest.approx(200.0)
+    assert np.isnan(r["pred_escape_median"][2])
+    top = [x for x in plateau_rows([full, sub]) if x["delta"] == 6.0][0]
+    assert (top["seeds"], top["escaped"]) == (2, 2)
+    alone = [x for x in plateau_rows([sub]) if x["delta"] == 6.0][0]  # the same two runs
+    assert np.isfinite(top["tau_median"]) and top["tau_median"] == alone["tau_median"]
+    assert top["pred_tau_median"] == pytest.approx(400.0)
+
+
+def test_grokking_figure_merges_a_predictor_subset_into_its_d():
+    """The grokking figure with a GD sweep and a predictor run on two of its seeds at the same d:
+    one d, its runs counted once (2 of 2 at the new delta 6), the predictor marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from deltann.figures.grokking import draw
+
+    thr = [2.9, 3.1, 3.2, 3.4]
+    data = {"check_0": _sweep(1600, thr),
+            "check_1": _sweep(1600, thr[:2], pred_shift=0.8, deltas=(3.5, 4.0, 5.0, 6.0))}
+    fig = draw(data, {"deltas": [6.0]})
+    _, labels = fig.axes[2].get_legend_handles_labels()
+    assert labels == [labels[0]] and "d=1600, δ=6:" in labels[0] and "(2/2 escaped)" in labels[0]
+    marks = [ln for ln in fig.axes[2].lines if ln.get_marker() == "v"]
+    assert len(marks) == 1 and np.isfinite(marks[0].get_ydata()).all()

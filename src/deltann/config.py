@@ -397,7 +397,7 @@ def _sweep_set_errors(name: str, fig: dict, exps: dict):
             yield (f"figures.{name}.theories: {src!r} has theory.enabled false; allowed: "
                    "experiments that compute theory.nc")
     known = [c for c in fig["checks"] if c in exps]
-    n_d = sum(len(exps[c]["d"]) for c in known)
+    n_d = len({d for c in known for d in exps[c]["d"]})  # sweeps at one d are merged
     if kind == "grokking" and fig.get("deltas") and len(fig["deltas"]) != n_d:
         yield (f"figures.{name}.deltas: one delta per drawn d ({n_d} over checks {known}), "
                f"got {len(fig['deltas'])}; allowed: omit it (smallest delta where half the "

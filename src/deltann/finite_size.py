@@ -14,6 +14,9 @@ From sweep datasets (one or more d, any schedule, with or without the predictor'
   ``theory.limit``) and the d at which it reaches a given delta (e.g. delta_NN(inf));
 - two sweeps of the same runs compared run by run (``compare_sweeps``: float32 against
   float64, or two commits);
+- sweeps of the same cells merged (``merge_sweeps``: e.g. the predictor run on a few runs of a
+  GD sweep, or more delta values and seeds for a cell): the table and the plateaus count each
+  run once; a run a sweep does not hold is missing (NaN), not "never escaped";
 - grokking plateaus: the escape step tau against the step t_fit at which the training set is
   fitted, plateau length tau - t_fit, the test risk on the plateau and after (``plateau_rows``).
 """
@@ -43,7 +46,7 @@ __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted
            "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
            "replay_early_stop", "compare_sweeps", "compare_text", "fit_plateaus", "nn_reference",
-           "plateau_fit_markdown"]
+           "plateau_fit_markdown", "merge_sweeps", "runs_alive"]
 
 
 def schedule_of(ds: xr.Dataset) -> str:
@@ -53,6 +56,32 @@ def schedule_of(ds: xr.Dataset) -> str:
 
 def _budget(ds: xr.Dataset) -> int:
     return int(json.loads(ds.attrs["config"])["train"]["steps"])
+
+
+def merge_sweeps(sweeps: Sequence[xr.Dataset]) -> list[xr.Dataset]:
+    """Sweeps with the same schedule, step budget and cells (``CELL_DIMS`` coordinates) merged
+    into one over the union of their delta and seed grids; where two hold the same run the first
+    one's values are kept (``Dataset.combine_first``). A run no sweep holds is NaN, ``diverged``
+    included, so it counts as missing (not alive), never as a run that did not escape. Other
+    sweeps are returned as they are, in their order."""
+    groups: dict[tuple, list[xr.Dataset]] = {}
+    for ds in sweeps:
+        key = (schedule_of(ds), _budget(ds),
+               tuple((k, tuple(ds[k].values.tolist())) for k in CELL_DIMS if k in ds.dims))
+        groups.setdefault(key, []).append(ds)
+    out = []
+    for group in groups.values():
+        merged = group[0]
+        for other in group[1:]:
+            merged = merged.combine_first(other)
+        out.append(merged)
+    return out
+
+
+def runs_alive(ds: xr.Dataset, var: str = "diverged") -> xr.DataArray:
+    """True for the runs a sweep holds that did not diverge (``var``: ``diverged`` for GD,
+    ``pred_diverged`` for the predictor; NaN, a run the sweep lacks, is not alive)."""
+    return ~ds[var].fillna(1).astype(bool)
 
 
 def late_rise(ds: xr.Dataset) -> xr.DataArray:
@@ -205,10 +234,15 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
     x = ds["delta"].values
     out = []
     for sel, v in cells(esc):
-        frac, dpred, i, _, sem = seed_crossings(x, v, level)
+        # only the delta values the predictor ran at (a merged sweep may hold it at a few)
+        keep = np.isfinite(v.values).any(axis=v.get_axis_num("seed"))
+        frac, dpred, i, _, sem = seed_crossings(x[keep], v.isel(delta=keep), level)
+        fraction = np.full(x.size, np.nan)
+        fraction[keep] = frac
+        xk = x[keep]
         out.append({**sel, "delta_pred": dpred,
-                    "bracket": [float(x[i - 1]), float(x[i])] if i > 0 else None,
-                    "fraction": [float(f) for f in frac], "seed_sem": sem})
+                    "bracket": [float(xk[i - 1]), float(xk[i])] if i > 0 else None,
+                    "fraction": [float(f) for f in fraction], "seed_sem": sem})
     return out
 
 
@@ -218,12 +252,12 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
     sweeps (module doc);
     ``pred_level``: the predicted overlap that counts as an escape (sensitivity; default 1/2)."""
     rows = []
-    for ds in sweeps:
+    for ds in merge_sweeps(sweeps):
         sch, steps = schedule_of(ds), _budget(ds)
         pred = {_cell_key(r): r for r in predicted_transitions(ds, level, pred_level)} \
             if "pred_escape_step" in ds else {}
         tau = escape_steps(ds, level)
-        alive = ~ds["diverged"].astype(bool)
+        alive = runs_alive(ds)
         rise = late_rise(ds)
         final = last_finite(ds["hard_overlap"])  # at the budget or an early stop
         for r in gd_transitions(ds, level):
@@ -244,10 +278,12 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
             p = pred.get(_cell_key(r))
             if p is not None:
                 ptau = ds["pred_escape_step"].sel(sel).transpose("delta", "seed").values
+                palive = runs_alive(ds, "pred_diverged").sel(sel)
                 row.update(delta_pred=p["delta_pred"],
                            delta_pred_err=_err(p["seed_sem"], p["bracket"]),
                            pred_fraction=p["fraction"],
-                           pred_escape_median=[float(v) for v in median_escape(ptau)])
+                           pred_escape_median=[float(v) for v in median_escape(
+                               ptau, palive.transpose("delta", "seed").values)])
                 gd_m, pr_m = np.array(row["escape_median"]), np.array(row["pred_escape_median"])
                 ok = np.isfinite(gd_m) & np.isfinite(pr_m)
                 row["escape_ratio"] = [float(v) for v in np.where(ok, pr_m / np.where(
@@ -255,7 +291,8 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
                 # runs on which GD and the predictor agree whether the escape happened
                 gd_esc = final.sel(sel) >= level
                 pr_esc = predicted_escaped(ds, pred_level).sel(sel) == 1
-                row["decision_agree"] = [int((gd_esc == pr_esc).sum()), int(gd_esc.size)]
+                both = alive.sel(sel) & palive  # runs GD and the predictor both finished
+                row["decision_agree"] = [int(((gd_esc == pr_esc) & both).sum()), int(both.sum())]
             rows.append(row)
     return sorted(rows, key=lambda r: (r["schedule"], r["target"], r["activation"], r["loss"],
                                        r["m"], r["init_scale"], r["a_init"], r["d"]))
@@ -403,15 +440,16 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
     seed-median escape step tau, fit step t_fit (``fit_step``), plateau length tau - t_fit, the
     test risk on the plateau and after, and the predictor's median escape step (if present)."""
     out = []
-    for ds in sweeps:
+    for ds in merge_sweeps(sweeps):
         sch = schedule_of(ds)
-        tau = escape_steps(ds, level)
+        tau = escape_steps(ds, level).where(runs_alive(ds))  # diverged, missing runs: left out
         steps = ds["step"].values
         for sel, ts in cells(tau, (*CELL_DIMS, "delta")):
-            t = ts.values
+            alive = runs_alive(ds).sel(sel).values
+            t = ts.values[alive]
             if not np.isfinite(t).any():
                 continue
-            runs = ds.sel(sel)
+            runs = ds.sel(sel).isel(seed=alive)
             fit = np.array([fit_step(steps, runs["train_risk"].isel(seed=s).values, t[s])
                             for s in range(t.size)])
             ok = np.isfinite(t) & np.isfinite(fit)
@@ -428,8 +466,10 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
                    float("nan"),
                    "test_final": float(np.nanmedian(last_finite(runs["test_risk"]).values))}
             if "pred_escape_step" in runs:
+                pa = runs_alive(runs, "pred_diverged").values
                 row["pred_tau_median"] = float(median_escape(
-                    runs["pred_escape_step"].values[None])[0])
+                    runs["pred_escape_step"].values[None], pa[None])[0]) if pa.any() else \
+                    float("nan")
             out.append(row)
     return out
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..finite_size import fit_step
+from ..finite_size import fit_step, merge_sweeps, runs_alive
 from ..phases import ESCAPE_LEVEL, escape_steps, median_escape
 from .style import PALETTE, plural, select
 
@@ -25,9 +25,10 @@ REQUIRES = {
 
 
 def _runs(sweeps, cfg):
-    """(d, sub-sweep at that d with m etc. fixed) over all sweeps, ascending d."""
+    """(d, sub-sweep at that d with m etc. fixed) over all sweeps, ascending d (sweeps of the
+    same cells merged: ``finite_size.merge_sweeps``)."""
     out = []
-    for ds in sweeps:
+    for ds in merge_sweeps(sweeps):
         sub = select(ds, cfg.get("select", {}), keep=("d", "delta", "seed"))
         out += [(int(d), sub.sel(d=d)) for d in sub["d"].values]
     return sorted(out, key=lambda x: x[0])
@@ -35,7 +36,7 @@ def _runs(sweeps, cfg):
 
 def _pick_delta(sub, level: float) -> float | None:
     """Smallest delta where at least half the seeds escape (None: none does)."""
-    frac = np.isfinite(escape_steps(sub, level)).mean("seed")
+    frac = np.isfinite(escape_steps(sub, level)).where(runs_alive(sub)).mean("seed")
     ok = np.nonzero(frac.values >= 0.5)[0]
     return float(sub["delta"].values[ok[0]]) if ok.size else None
 
@@ -56,6 +57,7 @@ def draw(data, cfg):
         if delta is None:
             continue
         r = sub.sel(delta=delta, method="nearest")
+        r = r.isel(seed=runs_alive(r).values)  # the runs this delta has (a merged sweep)
         tau = escape_steps(r, level).values
         if not np.isfinite(tau).any():
             continue
@@ -100,7 +102,8 @@ def draw(data, cfg):
                   label=f"d={d}, δ={delta:g}: median {np.median(plateau):.0f} "
                         f"({int(np.isfinite(tau).sum())}/{tau.size} escaped)")
         if "pred_escape_step" in r:
-            tp = median_escape(r["pred_escape_step"].values[None])[0]
+            tp = median_escape(r["pred_escape_step"].values[None],
+                               runs_alive(r, "pred_diverged").values[None])[0]
             if np.isfinite(tp):
                 ax_p.plot([d], [tp - np.median(fits[ok])], "v", color=c, ms=9, mfc="none")
     ax_p.set_xscale("log")
