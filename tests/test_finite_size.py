@@ -398,6 +398,10 @@ def test_a_predictor_run_on_a_few_runs_of_a_gd_sweep_merges_into_its_row():
     sub = _sweep(1600, thr[:2], pred_shift=0.8, deltas=(3.5, 4.0, 5.0, 6.0))
     assert len(merge_sweeps([full, sub])) == 1
     assert len(merge_sweeps([full, _sweep(800, thr)])) == 2  # other cells: left alone
+    unrun = _sweep(1600, thr[:2], pred_shift=0.8)
+    unrun["pred_escape_step"][:] = np.nan
+    unrun["pred_diverged"] = unrun["pred_diverged"].astype(float) * np.nan
+    assert "delta_pred" not in transition_rows([unrun])[0]  # a cell without predictor runs
     (r,), (r_full,) = transition_rows([full, sub]), transition_rows([full])
     assert r["deltas"] == [2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
     assert r["delta_gd"] == pytest.approx(r_full["delta_gd"])  # delta 6: all learned

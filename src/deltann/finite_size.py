@@ -236,6 +236,8 @@ def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
     for sel, v in cells(esc):
         # only the delta values the predictor ran at (a merged sweep may hold it at a few)
         keep = np.isfinite(v.values).any(axis=v.get_axis_num("seed"))
+        if not keep.any():  # not run in this cell: no row, not "none up to"
+            continue
         frac, dpred, i, _, sem = seed_crossings(x[keep], v.isel(delta=keep), level)
         fraction = np.full(x.size, np.nan)
         fraction[keep] = frac
