@@ -413,6 +413,9 @@ def test_a_predictor_run_on_a_few_runs_of_a_gd_sweep_merges_into_its_row():
     # delta 4: predicted steps 100 (1 + 4 - 2.9) = 210 and 190 (seeds 2, 3 not run)
     assert r["pred_escape_median"][4] == pytest.approx(200.0)
     assert np.isnan(r["pred_escape_median"][2])
+    from deltann.phases import escape_steps  # ratio over the same runs: GD's seeds 0, 1
+    gd01 = float(escape_steps(full).sel(delta=4.0).isel(seed=[0, 1]).median())
+    assert r["escape_ratio"][4] == pytest.approx(200.0 / gd01)
     top = [x for x in plateau_rows([full, sub]) if x["delta"] == 6.0][0]
     assert (top["seeds"], top["escaped"]) == (2, 2)
     alone = [x for x in plateau_rows([sub]) if x["delta"] == 6.0][0]  # the same two runs

@@ -286,7 +286,10 @@ def transition_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL,
                            pred_fraction=p["fraction"],
                            pred_escape_median=[float(v) for v in median_escape(
                                ptau, palive.transpose("delta", "seed").values)])
-                gd_m, pr_m = np.array(row["escape_median"]), np.array(row["pred_escape_median"])
+                both = (alive.sel(sel) & palive).transpose("delta", "seed").values
+                # GD's median over the runs the predictor has (all of them unless merged)
+                gd_m = median_escape(tau.sel(sel).transpose("delta", "seed").values, both)
+                pr_m = np.array(row["pred_escape_median"])
                 ok = np.isfinite(gd_m) & np.isfinite(pr_m)
                 row["escape_ratio"] = [float(v) for v in np.where(ok, pr_m / np.where(
                     ok, gd_m, 1.0), np.nan)]
