@@ -221,7 +221,7 @@ def predicted_escaped(ds: xr.Dataset, pred_level: float = ESCAPE_LEVEL) -> xr.Da
         esc = np.isfinite(ds["pred_escape_step"])
     else:
         esc = ds["pred_overlap"].max("step") >= pred_level
-    return esc.astype(float).where(~ds["pred_diverged"].astype(bool))
+    return esc.astype(float).where(runs_alive(ds, "pred_diverged"))
 
 
 def predicted_transitions(ds: xr.Dataset, level: float = ESCAPE_LEVEL,
@@ -447,10 +447,11 @@ def plateau_rows(sweeps: Sequence[xr.Dataset], level: float = ESCAPE_LEVEL) -> l
     out = []
     for ds in merge_sweeps(sweeps):
         sch = schedule_of(ds)
-        tau = escape_steps(ds, level).where(runs_alive(ds))  # diverged, missing runs: left out
+        tau = escape_steps(ds, level)
+        alive_all = runs_alive(ds)  # diverged or missing runs: left out
         steps = ds["step"].values
         for sel, ts in cells(tau, (*CELL_DIMS, "delta")):
-            alive = runs_alive(ds).sel(sel).values
+            alive = alive_all.sel(sel).values
             t = ts.values[alive]
             if not np.isfinite(t).any():
                 continue
