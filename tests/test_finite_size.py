@@ -303,8 +303,37 @@ def test_compare_sweeps_counts_changed_decisions_escape_ratios_and_both_transiti
     same = compare_sweeps(a, a)
     assert same["decided_alike"] == same["runs"] == 18 and same["max_final_diff"] == 0.0
     assert same["escape_ratio_range"] == [1.0, 1.0]
+    assert rep["crossed_down"] == 1 and rep["crossed_up"] == [0, 0]  # delta 3, seed 1
+    assert rep["below_a"] == [8, 0]  # a's stuck runs are flat at 0.1
     with pytest.raises(ValueError, match="no run in common"):
         compare_sweeps(a, _sweep(800, [3.0, 3.0, 4.0]))
+
+
+def test_compare_sweeps_budget_check_splits_runs_below_half_by_their_late_rise():
+    """b = a at 4 x the budget: at delta = 3.5 seed 2 was still moving at a's end (0.1 -> 0.3
+    over its last doubling) and escapes in b; at delta = 2.5 seed 1 was flat at 0.1 and escapes
+    in b too (what the stuck rule would have called wrongly); every other run below 1/2 in a
+    (flat) stays below. The seed means per delta show the move."""
+    from deltann.finite_size import compare_sweeps, compare_text
+
+    a = _sweep(400, [3.0, 3.0, 4.0], steps=1000)
+    q = a["hard_overlap"].values.copy()
+    t = a["step"].values
+    q[..., 3, 2, :] = np.clip(0.1 + 0.2 * (t - 500) / 500, 0.1, 0.3)  # delta = 3.5, seed 2
+    a["hard_overlap"] = (a["hard_overlap"].dims, q)
+    b = _sweep(400, [3.0, 2.5, 3.5], steps=4000)
+    rep = compare_sweeps(a, b)
+    # below 1/2 in a: delta 2 (3 runs), 2.5 (3), 3 (seed 2), 3.5 (seed 2, moving)
+    assert rep["below_a"] == [7, 1]
+    assert rep["crossed_up"] == [1, 1] and rep["crossed_down"] == 0
+    (c,) = rep["cells"]
+    i = c["deltas"].index(3.5)
+    assert c["mean_overlap_a"][i] == pytest.approx((0.9 + 0.9 + 0.3) / 3)
+    assert c["mean_overlap_b"][i] == pytest.approx(0.9)
+    assert c["delta_gd_b"] < c["delta_gd_a"]
+    text = compare_text(rep)
+    assert "7 flat at its end (late rise <= 0.01), 1 of them at or above 1/2 in b" in text
+    assert "3.5: 0.70→0.90" in text
 
 
 def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, capsys):

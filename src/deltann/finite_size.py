@@ -154,11 +154,16 @@ def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
             "steps_saved": 1.0 - kept / ran if ran else float("nan")}
 
 
-def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) -> dict:
+def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL,
+                   flat_tol: float = 0.01) -> dict:
     """The runs two sweeps have in common, run by run (same seeds, e.g. ``train.dtype`` float64
-    against float32, or two commits): how many end on the same side of ``level`` (final hard
-    overlap), the largest |q_a - q_b| of the final overlaps, the escape-step ratio tau_b / tau_a
-    over the runs both escaped (median, range), and per cell delta_GD of each with its error.
+    against float32, two commits, or b = a with a longer budget): how many end on the same side
+    of ``level`` (final hard overlap), the largest |q_a - q_b| of the final overlaps, the
+    escape-step ratio tau_b / tau_a over the runs both escaped (median, range), and per cell
+    delta_GD of each with its error and the seed-mean final overlap per delta.
+    Budget check: of the runs below ``level`` in a, how many were flat at a's end (late rise
+    q(T) - q(T/2) <= ``flat_tol``, the stuck rule) or still moving, and how many of each end at
+    or above ``level`` in b (``crossed_up``: [flat, moving]); ``crossed_down``: the reverse.
     Diverged runs (in either) are left out."""
     missing = [v for v in ("hard_overlap", "diverged") if v not in a or v not in b]
     if missing:
@@ -174,6 +179,8 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) ->
     both = ok & np.isfinite(ta) & np.isfinite(tb)
     ratio = (tb / ta).where(both).values.ravel()
     ratio = ratio[np.isfinite(ratio)]
+    below_a, above_b = ok & (qa < level), ok & (qb >= level)
+    flat_a = late_rise(a2) <= flat_tol
     cells_ = []
     ga = {_cell_key(r): r for r in gd_transitions(a2.where(alive), level)}
     for r in gd_transitions(b2.where(alive), level):
@@ -182,8 +189,18 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL) ->
                       | {"delta_gd_a": ra["delta_gd"], "delta_gd_a_err": _err(ra["seed_sem"],
                                                                            ra["bracket"]),
                          "delta_gd_b": r["delta_gd"], "delta_gd_b_err": _err(r["seed_sem"],
-                                                                          r["bracket"])})
+                                                                          r["bracket"]),
+                         "deltas": [float(x) for x in b2["delta"].values],
+                         "mean_overlap_a": ra["mean_overlap"],
+                         "mean_overlap_b": r["mean_overlap"]})
+
+    def count(mask) -> int:
+        return int(mask.where(ok, False).sum())
+
     return {"runs": int(ok.sum()), "diverged": int((~alive).sum()),
+            "below_a": [count(below_a & flat_a), count(below_a & ~flat_a)],
+            "crossed_up": [count(below_a & flat_a & above_b), count(below_a & ~flat_a & above_b)],
+            "crossed_down": count(~below_a & ~above_b),
             "decided_alike": int(((qa >= level) == (qb >= level)).where(ok, False).sum()),
             "max_final_diff": float(np.abs(qa - qb).where(ok).max()),
             "escaped_both": int(both.sum()),
@@ -200,9 +217,16 @@ def compare_text(rep: dict) -> str:
              f"{rep['max_final_diff']:.2g}; escape-step ratio b/a over the {rep['escaped_both']} "
              f"runs both escaped: median {rep['escape_ratio_median']:.3g}, range "
              f"{lo:.3g}–{hi:.3g}"]
+    (flat, moving), (up_flat, up_moving) = rep["below_a"], rep["crossed_up"]
+    lines.append(f"below 1/2 in a: {flat} flat at its end (late rise <= 0.01), {up_flat} of them "
+                 f"at or above 1/2 in b; {moving} still moving, {up_moving} of them above in b; "
+                 f"{rep['crossed_down']} above in a and below in b")
     for c in rep["cells"]:
         a, b = _pm(c["delta_gd_a"], c["delta_gd_a_err"]), _pm(c["delta_gd_b"], c["delta_gd_b_err"])
-        lines.append(f"  m = {c['m']}, d = {c['d']}: δ_GD {a} (a), {b} (b)")
+        means = ", ".join(f"{x:g}: {qa:.2f}→{qb:.2f}" for x, qa, qb in
+                          zip(c["deltas"], c["mean_overlap_a"], c["mean_overlap_b"], strict=True))
+        lines.append(f"  m = {c['m']}, d = {c['d']}: δ_GD {a} (a), {b} (b); seed-mean final "
+                     f"overlap a→b at δ = {means}")
     return "\n".join(lines)
 
 
