@@ -200,7 +200,7 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL,
     return {"runs": int(ok.sum()), "diverged": int((~alive).sum()),
             "below_a": [count(below_a & flat_a), count(below_a & ~flat_a)],
             "crossed_up": [count(below_a & flat_a & above_b), count(below_a & ~flat_a & above_b)],
-            "crossed_down": count(~below_a & ~above_b),
+            "crossed_down": count(~below_a & ~above_b), "flat_tol": flat_tol,
             "decided_alike": int(((qa >= level) == (qb >= level)).where(ok, False).sum()),
             "max_final_diff": float(np.abs(qa - qb).where(ok).max()),
             "escaped_both": int(both.sum()),
@@ -218,7 +218,8 @@ def compare_text(rep: dict) -> str:
              f"runs both escaped: median {rep['escape_ratio_median']:.3g}, range "
              f"{lo:.3g}–{hi:.3g}"]
     (flat, moving), (up_flat, up_moving) = rep["below_a"], rep["crossed_up"]
-    lines.append(f"below 1/2 in a: {flat} flat at its end (late rise <= 0.01), {up_flat} of them "
+    lines.append(f"below 1/2 in a: {flat} flat at its end (late rise <= {rep['flat_tol']:g}), "
+                 f"{up_flat} of them "
                  f"at or above 1/2 in b; {moving} still moving, {up_moving} of them above in b; "
                  f"{rep['crossed_down']} above in a and below in b")
     for c in rep["cells"]:
