@@ -348,6 +348,10 @@ def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, caps
     assert main(["finite-size", str(fa), "--compare", str(fb), "--json"]) == 0
     (rep,) = json.loads(capsys.readouterr().out)
     assert rep["b"] == str(fb) and rep["decided_alike"] == 17
+    assert rep["flat_tol"] == 0.01 and rep["below_a"] == [8, 0]
+    assert main(["finite-size", str(fa), "--compare", str(fb), "--json",
+                 "--stuck-qtol", "0.5"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["flat_tol"] == 0.5
     assert main(["finite-size", str(fa), "--compare", str(fb), str(fb)]) == 2
     assert "--compare needs one file per SWEEP_NC (1 given, 2 to compare)" in \
         capsys.readouterr().err

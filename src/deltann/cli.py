@@ -220,7 +220,7 @@ def _compare(args, sweeps) -> int:
     out = []
     for fa, a, fb, b in zip(args.files, sweeps, args.compare, others, strict=True):
         try:
-            rep = compare_sweeps(a, b)
+            rep = compare_sweeps(a, b, flat_tol=args.stuck_qtol)
         except ValueError as e:
             print(f"deltann finite-size: {fa} against {fb}: {e}", file=sys.stderr)
             return 2
@@ -408,7 +408,9 @@ def main(argv=None) -> int:
     p.add_argument("--compare", nargs="+", metavar="SWEEP_NC",
                    help="instead: compare each SWEEP_NC run by run with the positional file at "
                    "the same place (the same runs trained another way, e.g. train.dtype "
-                   "float32): decisions, final overlaps, escape steps, delta_GD of each")
+                   "float32, or with a longer budget): decisions, final overlaps, escape steps, "
+                   "the runs below 1/2 in the first (flat by --stuck-qtol, or still moving) that "
+                   "end above it in the second, delta_GD and the seed means per delta of each")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)
