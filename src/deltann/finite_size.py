@@ -179,7 +179,7 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL,
     both = ok & np.isfinite(ta) & np.isfinite(tb)
     ratio = (tb / ta).where(both).values.ravel()
     ratio = ratio[np.isfinite(ratio)]
-    below_a, above_b = ok & (qa < level), ok & (qb >= level)
+    below_a, above_b = qa < level, qb >= level  # counted over ok runs only (count)
     flat_a = late_rise(a2) <= flat_tol
     cells_ = []
     ga = {_cell_key(r): r for r in gd_transitions(a2.where(alive), level)}
@@ -201,7 +201,7 @@ def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL,
             "below_a": [count(below_a & flat_a), count(below_a & ~flat_a)],
             "crossed_up": [count(below_a & flat_a & above_b), count(below_a & ~flat_a & above_b)],
             "crossed_down": count(~below_a & ~above_b), "flat_tol": flat_tol,
-            "decided_alike": int(((qa >= level) == (qb >= level)).where(ok, False).sum()),
+            "decided_alike": count(below_a == ~above_b),
             "max_final_diff": float(np.abs(qa - qb).where(ok).max()),
             "escaped_both": int(both.sum()),
             "escape_ratio_median": float(np.median(ratio)) if ratio.size else float("nan"),
