@@ -336,6 +336,39 @@ def test_compare_sweeps_budget_check_splits_runs_below_half_by_their_late_rise()
     assert "3.5: 0.70→0.90" in text
 
 
+def test_at_step_reads_a_longer_sweep_at_budget_t_for_the_budget_check():
+    """b: escapes at tau = 100 (1 + delta - thr); read at a record step T ~ 150, exactly the
+    runs with tau > T are below 1/2 at T and escape later (all flat at T: q = 0.1 until tau).
+    Stops, divergences and predicted escapes after T are undone; a step off the grid is refused."""
+    from deltann.finite_size import at_step, compare_sweeps
+
+    thr = [3.0, 2.6, 3.4]
+    b = _sweep(400, thr, steps=4000, pred_shift=0.0)
+    t = b["step"].values
+    T = int(t[np.argmin(np.abs(t - 150))])
+    tau = np.array([[100 * (1 + x - h) if x >= h else np.inf for h in thr]
+                    for x in b["delta"].values])
+    shape = b["diverged"].shape
+    b["stop_step"] = (b["diverged"].dims, np.where(np.isfinite(tau), tau, -1).reshape(shape))
+    b["stop_reason"] = (b["diverged"].dims, np.isfinite(tau).astype(np.int8).reshape(shape))
+    b["diverged_step"] = b["diverged"].astype(np.int64) * 0 - 1
+    b["diverged"][..., 0, 0] = 1  # delta = 2, seed 0 diverged after T
+    b["diverged_step"][..., 0, 0] = 3000
+    a = at_step(b, T)
+    assert a["step"].values.max() == T and json.loads(a.attrs["config"])["train"]["steps"] == T
+    assert int(a["diverged"].sum()) == 0 and int(a["diverged_step"].max()) == -1
+    late = (tau > T) & np.isfinite(tau)
+    assert np.all(a["stop_reason"].values.reshape(tau.shape)[late] == 0)
+    assert np.all(a["stop_step"].values.reshape(tau.shape)[late] == -1)
+    assert np.all(np.isnan(a["pred_escape_step"].values.reshape(tau.shape)[late]))
+    b["diverged"][..., 0, 0] = 0
+    rep = compare_sweeps(a, b)
+    assert rep["crossed_up"] == [int(late.sum()), 0] and rep["crossed_down"] == 0
+    assert rep["below_a"][0] == int((~np.isfinite(tau) | late).sum())
+    with pytest.raises(ValueError, match="not a record step"):
+        at_step(b, T + 1)
+
+
 def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, capsys):
     from deltann.cli import main
 
@@ -355,6 +388,11 @@ def test_cli_compare_prints_the_report_and_refuses_unpaired_files(tmp_path, caps
     assert main(["finite-size", str(fa), "--compare", str(fb), str(fb)]) == 2
     assert "--compare needs one file per SWEEP_NC (1 given, 2 to compare)" in \
         capsys.readouterr().err
+    assert main(["finite-size", str(fb), "--at-step", "999", "--compare", str(fb)]) == 2
+    err = capsys.readouterr().err
+    assert "--at-step 999" in err and "not a record step" in err and str(fb) in err
+    t = int(xr.open_dataset(fb)["step"].values[-5])
+    assert main(["finite-size", str(fb), "--at-step", str(t), "--compare", str(fb)]) == 0
 
 
 def test_plateau_fit_against_delta_nn_from_a_limit_table():

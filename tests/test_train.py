@@ -27,6 +27,20 @@ def test_record_grid_is_log_spaced_and_contains_extras():
     assert np.all(np.diff(g) > 0)
 
 
+def test_record_at_adds_records_and_a_longer_run_starts_as_the_shorter_one():
+    """train.record_at puts T/2 and T on the grid of a 4 T run, and its records up to T equal
+    the T run's (the budget check reads the longer run at T: finite_size.at_step)."""
+    short = _run(TrainConfig(steps=300, n_records=10))
+    long = _run(TrainConfig(steps=1200, n_records=10, record_at=[150, 300]))
+    assert {150, 300} <= set(long.steps.tolist()) and long.steps[-1] == 1200
+    assert 300 not in record_steps(1200, 10)  # not on the log grid by itself
+    i = int(np.nonzero(long.steps == 300)[0][0])
+    np.testing.assert_array_equal(long.train_risk[i], short.train_risk[-1])
+    np.testing.assert_array_equal(long.cosine[i], short.cosine[-1])
+    with pytest.raises(ValueError, match="record_at"):
+        TrainConfig(record_at=(-1,))
+
+
 def test_training_decreases_risk_and_records_everything():
     res = _run(TrainConfig(steps=300, snapshot_steps=(0, 50)))
     assert res.train_risk[-1] < 0.5 * res.train_risk[0]

@@ -235,6 +235,7 @@ def _compare(args, sweeps) -> int:
 
 def _finite_size(args) -> int:
     from .finite_size import (
+        at_step,
         fit_plateaus,
         nn_reference,
         plateau_fit_markdown,
@@ -252,6 +253,14 @@ def _finite_size(args) -> int:
                     ("config",)) for f in args.files]
     if any(s is None for s in sweeps):
         return 2
+    if args.at_step is not None:
+        for i, (f, s) in enumerate(zip(args.files, sweeps, strict=True)):
+            try:
+                sweeps[i] = at_step(s, args.at_step)
+            except ValueError as e:
+                print(f"deltann finite-size: --at-step {args.at_step}: {f}: {e}",
+                      file=sys.stderr)
+                return 2
     theories = [_load("finite-size", f, ("delta_nn", "delta_nn_err"), ("config",))
                 for f in args.theory]
     if any(t is None for t in theories):
@@ -411,6 +420,10 @@ def main(argv=None) -> int:
                    "float32, or with a longer budget): decisions, final overlaps, escape steps, "
                    "the runs below 1/2 in the first (flat by --stuck-qtol, or still moving) that "
                    "end above it in the second, delta_GD and the seed means per delta of each")
+    p.add_argument("--at-step", type=_positive_int("--at-step"), metavar="T",
+                   help="read the positional SWEEP_NC files at budget T, a record step of "
+                   "theirs (their records up to T; finite_size.at_step): e.g. a run to 4 T with "
+                   "train.record_at [T/2, T], with --compare against itself (the budget check)")
     p.add_argument("--out", metavar="NC", help="also write the table here (NetCDF)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_finite_size)

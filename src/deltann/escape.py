@@ -41,7 +41,7 @@ from .phases import ESCAPE_LEVEL
 from .pipeline import VAR_ATTRS, init_seed, make_data, run_attrs, run_entropy, train_config
 from .sweep import Point, run_id
 from .targets import get_target
-from .train import TrainConfig, init_params, record_steps, train
+from .train import TrainConfig, init_params, train
 
 __all__ = ["EscapePrediction", "PRED_ATTRS", "escape_run", "escape_batch", "predict_escape"]
 
@@ -155,7 +155,7 @@ def predict_escape(data: Dataset, act: Activation, loss: Loss, m: int, cfg: Trai
     dW0 = (p0.W @ U) @ U.T
     norms0 = np.linalg.norm(p0.W, axis=1)
     q0 = float(np.max(np.linalg.norm(p0.W @ U, axis=1) / norms0))
-    grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
+    grid = cfg.record_grid()
     lin = _Linearised(data, act, loss, cfg, m, U, dW0, grid, level, stop_level, hvp_backend)
     res = train(data, act, loss, m, replace(cfg, backend="numpy", early_stop=False),  # numpy hook
                 rng, progress_seconds=progress_seconds, frozen=U, init=p0, hook=lin)

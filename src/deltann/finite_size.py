@@ -78,6 +78,33 @@ def merge_sweeps(sweeps: Sequence[xr.Dataset]) -> list[xr.Dataset]:
     return out
 
 
+def at_step(ds: xr.Dataset, step: int) -> xr.Dataset:
+    """The sweep as it stood at step ``step`` (a record step of it): the same runs read at budget
+    T = ``step``, e.g. a run trained to 4 T with ``train.record_at: [T/2, T]`` read as the run
+    of budget T (GD is deterministic, so its first T steps are that run). Records after T are
+    dropped; per run, what happened after T is undone: ``diverged`` / ``stop_step`` /
+    ``pred_escape_step`` after T become not diverged (-1) / no stop (-1, reason budget) / NaN;
+    ``config``'s train.steps becomes T. Raises ValueError if T is not a record step."""
+    steps = ds["step"].values
+    if int(step) not in set(steps.tolist()):
+        near = steps[np.argsort(np.abs(steps - step))[:2]]
+        raise ValueError(f"step {step} is not a record step of the sweep (nearest: "
+                         f"{sorted(int(x) for x in near)}; train.record_at adds record steps)")
+    out = ds.sel(step=steps <= step)
+    after = {"diverged_step": ("diverged", 0), "stop_step": ("stop_reason", 0)}
+    for var, (flag, value) in after.items():
+        if var in out and flag in out:
+            late = out[var] > step
+            out[flag] = out[flag].where(~late, value)
+            out[var] = out[var].where(~late, -1)
+    if "pred_escape_step" in out:
+        out["pred_escape_step"] = out["pred_escape_step"].where(~(out["pred_escape_step"] > step))
+    cfg = json.loads(ds.attrs.get("config", "{}"))
+    cfg.setdefault("train", {})["steps"] = int(step)
+    out.attrs = {**ds.attrs, "config": json.dumps(cfg), "at_step": int(step)}
+    return out
+
+
 def runs_alive(ds: xr.Dataset, var: str = "diverged") -> xr.DataArray:
     """True for the runs a sweep holds that did not diverge (``var``: ``diverged`` for GD,
     ``pred_diverged`` for the predictor; NaN, a run the sweep lacks, is not alive)."""

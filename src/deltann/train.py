@@ -50,8 +50,9 @@ class TrainConfig:
     eta_W = lr * (m if width_scaled_lr else 1); schedule ``both`` trains (W, a, c) at lr,
     ``first_layer`` only W (a = a_init/m fixed), ``two_timescale`` a and c at lr * lr_ratio.
     Init: W0 ~ N(0, init_scale^2/d) entrywise (m, d), a0 = a_init/m, c0 = 0. Records at
-    ``n_records`` log-spaced steps; a run whose max |W_ij| exceeds ``max_weight_norm`` or whose
-    risk is non-finite stops as diverged.
+    ``n_records`` log-spaced steps and at ``record_at`` (e.g. T/2 and T, so that a longer run can
+    be read at budget T: ``finite_size.at_step``); a run whose max |W_ij| exceeds
+    ``max_weight_norm`` or whose risk is non-finite stops as diverged.
     """
 
     steps: int = 2000
@@ -63,6 +64,7 @@ class TrainConfig:
     a_init: float = 1.0
     offset: bool = True
     n_records: int = 40
+    record_at: tuple[int, ...] = ()
     snapshot_steps: tuple[int, ...] = ()
     max_weight_norm: float = 1e6
     dtype: str = "float64"
@@ -74,6 +76,9 @@ class TrainConfig:
     backend: str = "numpy"
 
     def __post_init__(self):
+        object.__setattr__(self, "record_at", tuple(int(s) for s in self.record_at))
+        if any(s < 0 for s in self.record_at):
+            raise ValueError(f"train.record_at={list(self.record_at)}: steps must be >= 0")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"train.schedule={self.schedule!r}; allowed: {', '.join(SCHEDULES)}")
         if self.steps < 0 or self.lr <= 0 or self.n_records < 2:
@@ -84,6 +89,10 @@ class TrainConfig:
                 and self.stuck_qtol > 0):
             raise ValueError("train.stop_overlap in (0, 1], train.stop_rtol > 0, "
                              "train.stuck_after >= 0 and train.stuck_qtol > 0 are required")
+
+    def record_grid(self) -> np.ndarray:
+        """The record steps: 0, the log-spaced grid, ``record_at`` and the snapshot steps."""
+        return record_steps(self.steps, self.n_records, (*self.record_at, *self.snapshot_steps))
 
     def learning_rates(self, m: int) -> tuple[float, float, float]:
         """(eta_W, eta_a, eta_c) for this schedule."""
@@ -189,7 +198,7 @@ class RunState:
         p.a = p.a.astype(dtype)
         self.p, self.frozen = p, (frozen if frozen is not None and frozen.size else None)
         self.eta = cfg.learning_rates(m)
-        self.grid = grid = record_steps(cfg.steps, cfg.n_records, cfg.snapshot_steps)
+        self.grid = grid = cfg.record_grid()
         self.snap_set = set(int(s) for s in np.clip(list(cfg.snapshot_steps), 0, cfg.steps))
         R, k = len(grid), data.theta.shape[1]
         nan = np.full
