@@ -12,6 +12,7 @@ import os
 import sys
 import time
 
+from .phases import STUCK_QTOL
 from .targets import TARGETS
 
 __all__ = ["main"]
@@ -411,9 +412,10 @@ def main(argv=None) -> int:
     p.add_argument("--replay-stuck", type=_positive_int("--replay-stuck"), metavar="AFTER",
                    help="with --replay-stop: also replay the 'stuck' rule from this step on "
                    "(train.stuck_after)")
-    p.add_argument("--stuck-qtol", type=_finite("--stuck-qtol", 0.0, strict=True), default=0.01,
+    p.add_argument("--stuck-qtol", type=_finite("--stuck-qtol", 0.0, strict=True),
+                   default=STUCK_QTOL,
                    help="the 'stuck' rule's largest rise of the overlap over the last doubling "
-                   "(train.stuck_qtol; default 0.01)")
+                   f"(train.stuck_qtol; default {STUCK_QTOL:g})")
     p.add_argument("--compare", nargs="+", metavar="SWEEP_NC",
                    help="instead: compare each SWEEP_NC run by run with the positional file at "
                    "the same place (the same runs trained another way, e.g. train.dtype "

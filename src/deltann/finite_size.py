@@ -32,6 +32,7 @@ import xarray as xr
 from .phases import (
     CELL_DIMS,
     ESCAPE_LEVEL,
+    STUCK_QTOL,
     cells,
     escape_steps,
     gd_transitions,
@@ -46,7 +47,7 @@ __all__ = ["LogFit", "schedule_of", "late_rise", "predicted_escaped", "predicted
            "transition_rows", "theory_points", "theory_markdown",
            "fit_log_d", "rows_dataset", "rows_markdown", "fit_step", "plateau_rows",
            "replay_early_stop", "compare_sweeps", "compare_text", "fit_plateaus", "nn_reference",
-           "plateau_fit_markdown", "merge_sweeps", "runs_alive"]
+           "plateau_fit_markdown", "merge_sweeps", "runs_alive", "at_step"]
 
 
 def schedule_of(ds: xr.Dataset) -> str:
@@ -131,7 +132,7 @@ def late_rise(ds: xr.Dataset) -> xr.DataArray:
 
 def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
                       stop_overlap: float = 0.9, stuck_after: int = 0,
-                      stuck_qtol: float = 0.01) -> dict:
+                      stuck_qtol: float = STUCK_QTOL) -> dict:
     """Replay the early-stopping rules (``train.early_stop_reason``) at ``stop_rtol`` (and, if
     ``stuck_after`` > 0, the 'stuck' rule at ``stuck_qtol``) on recorded runs: where each would
     have stopped, and what that would have changed.
@@ -182,7 +183,7 @@ def replay_early_stop(sweeps: Sequence[xr.Dataset], stop_rtol: float,
 
 
 def compare_sweeps(a: xr.Dataset, b: xr.Dataset, level: float = ESCAPE_LEVEL,
-                   flat_tol: float = 0.01) -> dict:
+                   flat_tol: float = STUCK_QTOL) -> dict:
     """The runs two sweeps have in common, run by run (same seeds, e.g. ``train.dtype`` float64
     against float32, two commits, or b = a with a longer budget): how many end on the same side
     of ``level`` (final hard overlap), the largest |q_a - q_b| of the final overlaps, the

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CELL_DIMS", "ESCAPE_LEVEL", "cells", "last_finite", "escape_step", "escape_steps",
-           "gd_threshold", "gd_transitions", "plateau_step", "plateau_steps", "seed_crossings"]
+__all__ = ["CELL_DIMS", "ESCAPE_LEVEL", "STUCK_QTOL", "cells", "last_finite", "escape_step",
+           "escape_steps", "gd_threshold", "gd_transitions", "plateau_step", "plateau_steps",
+           "seed_crossings"]
 
 ESCAPE_LEVEL = 0.5
+#: a run below ESCAPE_LEVEL whose hard overlap rose by at most this over its last doubling of
+#: steps is flat ("stuck": train.stuck_qtol, the budget check's flat_tol)
+STUCK_QTOL = 0.01
 
 
 def escape_step(steps, overlap, level: float = ESCAPE_LEVEL) -> float:

@@ -34,6 +34,7 @@ from .data import Dataset
 from .gram import GramGD, use_gram
 from .losses import Loss
 from .model import Params, Workspace, forward, value_and_grad
+from .phases import ESCAPE_LEVEL, STUCK_QTOL
 
 __all__ = ["SCHEDULES", "STOP_REASONS", "TrainConfig", "TrainResult", "RunState", "record_steps",
            "init_params", "train", "early_stop_reason", "latent_cosines", "subspace_overlap"]
@@ -72,7 +73,7 @@ class TrainConfig:
     stop_overlap: float = 0.9
     stop_rtol: float = 1e-3
     stuck_after: int = 0
-    stuck_qtol: float = 0.01
+    stuck_qtol: float = STUCK_QTOL
     backend: str = "numpy"
 
     def __post_init__(self):
@@ -170,7 +171,7 @@ def early_stop_reason(cfg: TrainConfig, steps, risk, q, rec: int) -> str | None:
     flat = abs(risk[rec] - risk[j]) <= cfg.stop_rtol * abs(risk[rec])
     if flat and q[rec] >= cfg.stop_overlap:
         return "escaped"
-    if (cfg.stuck_after and t >= cfg.stuck_after and q[rec] < 0.5
+    if (cfg.stuck_after and t >= cfg.stuck_after and q[rec] < ESCAPE_LEVEL
             and q[rec] - q[j] <= cfg.stuck_qtol):
         return "stuck"
     return None
