@@ -3,7 +3,7 @@
 import subprocess
 
 from deltann.io import git_commit
-from deltann.source import imported_modules, rule_code, source_hash
+from deltann.source import RULE_ENTRIES, imported_modules, rule_code, source_hash
 
 
 def test_import_graph_of_rules():
@@ -20,7 +20,13 @@ def test_hash_is_stable_and_distinguishes_rules():
     assert source_hash("deltann.pipeline") == source_hash("deltann.pipeline")
     assert rule_code("figure", "spectrum") != rule_code("figure", "bbp")
     assert rule_code("train") == rule_code("hessian")  # same entry module
-    assert rule_code("theory") != rule_code("train")
+    # the hash follows the imported-module closure: equal closures, equal hashes, and a rule
+    # that imports one more module (theory.trajectory) hashes differently
+    closure = {r: set(imported_modules("deltann.runner", "deltann.io", *RULE_ENTRIES[r]))
+               for r in RULE_ENTRIES}
+    for r in RULE_ENTRIES:
+        assert (rule_code(r) == rule_code("train")) == (closure[r] == closure["train"])
+    assert closure["trajectory"] != closure["train"]
 
 
 def test_dirty_tree_is_recorded(tmp_path):
