@@ -84,8 +84,9 @@ def at_step(ds: xr.Dataset, step: int) -> xr.Dataset:
     T = ``step``, e.g. a run trained to 4 T with ``train.record_at: [T/2, T]`` read as the run
     of budget T (GD is deterministic, so its first T steps are that run). Records after T are
     dropped; per run, what happened after T is undone: ``diverged`` / ``stop_step`` /
-    ``pred_escape_step`` after T become not diverged (-1) / no stop (-1, reason budget) / NaN;
-    ``config``'s train.steps becomes T. Raises ValueError if T is not a record step."""
+    ``pred_escape_step`` after T become not diverged (-1) / no stop (-1, reason budget) / NaN,
+    ``pred_stop_step`` is at most T; ``config``'s train.steps becomes T. Raises ValueError if
+    T is not a record step."""
     steps = ds["step"].values
     if int(step) not in set(steps.tolist()):
         near = steps[np.argsort(np.abs(steps - step))[:2]]
@@ -100,6 +101,8 @@ def at_step(ds: xr.Dataset, step: int) -> xr.Dataset:
             out[var] = out[var].where(~late, -1)
     if "pred_escape_step" in out:
         out["pred_escape_step"] = out["pred_escape_step"].where(~(out["pred_escape_step"] > step))
+    if "pred_stop_step" in out:
+        out["pred_stop_step"] = out["pred_stop_step"].clip(max=step)
     cfg = json.loads(ds.attrs.get("config", "{}"))
     cfg.setdefault("train", {})["steps"] = int(step)
     out.attrs = {**ds.attrs, "config": json.dumps(cfg), "at_step": int(step)}
