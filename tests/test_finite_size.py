@@ -510,3 +510,7 @@ def test_grokking_figure_merges_a_predictor_subset_into_its_d():
     assert labels == [labels[0]] and "d=1600, δ=6:" in labels[0] and "(2/2 escaped)" in labels[0]
     marks = [ln for ln in fig.axes[2].lines if ln.get_marker() == "v"]
     assert len(marks) == 1 and np.isfinite(marks[0].get_ydata()).all()
+    assert "predictor (▽)" in fig.axes[2].get_title()
+    bare = draw({"check_0": _sweep(1600, thr)}, {"deltas": [5.0]})  # no predictor run: no ▽ named
+    assert "d=1600, δ=5:" in bare.axes[2].get_legend_handles_labels()[1][0]
+    assert "no predictor run" in bare.axes[0].get_title() and "▽)" not in bare.axes[2].get_title()

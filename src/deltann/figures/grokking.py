@@ -50,7 +50,7 @@ def draw(data, cfg):
     runs = _runs(sweeps, cfg)
     wanted = list(cfg.get("deltas", []))
     fig, (ax_r, ax_q, ax_p) = plt.subplots(1, 3, figsize=(13.5, 4.2), layout="constrained")
-    picked = []
+    picked, drawn_pred = [], False
     for j, (d, sub) in enumerate(runs):
         c = PALETTE[j % len(PALETTE)]
         delta = wanted[j] if j < len(wanted) else _pick_delta(sub, level)
@@ -77,6 +77,7 @@ def draw(data, cfg):
         if "pred_escape_step" in run:
             tp = float(run["pred_escape_step"])
             if np.isfinite(tp):
+                drawn_pred = True
                 ax_q.plot([tp], [level], "v", color=c, ms=9, mfc="none")
                 ax_r.plot([tp], [float(run["test_risk"].max())], "v", color=c, ms=9,
                           mfc="none")
@@ -87,8 +88,9 @@ def draw(data, cfg):
         ax.set_ylabel(lab)
         ax.legend(fontsize=8, loc="best")
     ax_q.axhline(level, color="0.5", lw=0.8, ls="--")
+    pred_note = "▽ predicted escape" if drawn_pred else "no predictor run (no ▽)"
     ax_r.set_title("one seed per d (median escape); vertical: t_fit (dotted), escape (solid); "
-                   "▽ predicted escape", fontsize=8)
+                   + pred_note, fontsize=8)
     # right: plateau lengths of every escaped seed against d
     for j, (d, delta, r) in enumerate(picked):
         c = PALETTE[j % len(PALETTE)]
@@ -105,6 +107,7 @@ def draw(data, cfg):
             tp = median_escape(r["pred_escape_step"].values[None],
                                runs_alive(r, "pred_diverged").values[None])[0]
             if np.isfinite(tp):
+                drawn_pred = True
                 ax_p.plot([d], [tp - np.median(fits[ok])], "v", color=c, ms=9, mfc="none")
     ax_p.set_xscale("log")
     ax_p.set_yscale("log")
@@ -114,7 +117,8 @@ def draw(data, cfg):
         ax_p.minorticks_off()
     ax_p.set_xlabel("d")
     ax_p.set_ylabel("plateau length τ_esc − t_fit (steps)")
-    ax_p.set_title("per seed (○), median (■), predictor (▽)", fontsize=8)
+    ax_p.set_title("per seed (○), median (■)" + (", predictor (▽)" if drawn_pred else ""),
+                   fontsize=8)
     ax_p.legend(fontsize=8, loc="best")
     m = sorted({int(r["m"]) for *_, r in picked if "m" in r.coords}) if picked else []
     fig.suptitle("Grokking: the training set is fitted, the test risk waits for the escape"
